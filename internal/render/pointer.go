@@ -1,0 +1,97 @@
+package render
+
+import (
+	"context"
+	"fmt"
+)
+
+// pointerKey is the key of the orchestrator's offloading marker:
+// {"_s3_output_pointer": {"bucket": "...", "key": "..."}}.
+const pointerKey = "_s3_output_pointer"
+
+// maxPointerHops bounds how many pointers one step may follow in a row (a pointer whose object
+// is itself a pointer), so that a cycle of pointers fails instead of looping.
+const maxPointerHops = 8
+
+// pointerRef names one offloaded object.
+type pointerRef struct {
+	bucket, key string
+}
+
+// String returns the object's s3:// address.
+func (p pointerRef) String() string { return "s3://" + p.bucket + "/" + p.key }
+
+// pointerResult is a cached pointer read, successful or not.
+type pointerResult struct {
+	v   any
+	err error
+}
+
+// pointerOf returns the object m points to, if m holds an `_s3_output_pointer` with a string
+// bucket and key.
+func pointerOf(m map[string]any) (pointerRef, bool) {
+	p, ok := m[pointerKey].(map[string]any)
+	if !ok {
+		return pointerRef{}, false
+	}
+	bucket, bok := p["bucket"].(string)
+	key, kok := p["key"].(string)
+	return pointerRef{bucket: bucket, key: key}, bok && kok
+}
+
+// pointerError is a failed pointer read: which pointer, and why. The evaluator turns it into an
+// *Error that also names the path.
+type pointerError struct {
+	ref         pointerRef
+	unavailable bool  // no PointerReader was configured
+	err         error // the reader's error
+}
+
+// Error says which pointer failed.
+func (e *pointerError) Error() string {
+	if e.unavailable {
+		return fmt.Sprintf("goes through _s3_output_pointer %s, but pointer reads are unavailable", e.ref)
+	}
+	return fmt.Sprintf("reading _s3_output_pointer %s: %v", e.ref, e.err)
+}
+
+// load returns the JSON ref points to, reading it at most once per Renderer.
+func (r *Renderer) load(ctx context.Context, ref pointerRef) (any, *pointerError) {
+	if r.pointers == nil {
+		return nil, &pointerError{ref: ref, unavailable: true}
+	}
+	res, ok := r.cache[ref]
+	if !ok {
+		res.v, res.err = r.pointers.ReadJSON(ctx, ref.bucket, ref.key)
+		r.cache[ref] = res
+	}
+	if res.err != nil {
+		return nil, &pointerError{ref: ref, err: res.err}
+	}
+	return res.v, nil
+}
+
+// through returns the value a pointer object stands for, following pointers to pointers. ok is
+// false when m is not a pointer.
+func (r *Renderer) through(ctx context.Context, m map[string]any) (v any, ok bool, perr *pointerError) {
+	ref, ok := pointerOf(m)
+	if !ok {
+		return nil, false, nil
+	}
+	for hop := 0; ; hop++ {
+		v, perr = r.load(ctx, ref)
+		if perr != nil {
+			return nil, true, perr
+		}
+		next, isMap := v.(map[string]any)
+		if !isMap {
+			return v, true, nil
+		}
+		if ref, ok = pointerOf(next); !ok {
+			return v, true, nil
+		}
+		if hop == maxPointerHops {
+			return nil, true, &pointerError{ref: ref, err: fmt.Errorf("more than %d pointers in a row", maxPointerHops)}
+		}
+	}
+}

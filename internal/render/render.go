@@ -1,0 +1,169 @@
+// Package render owns the template language of the config: a strict, type-preserving dialect
+// of Handlebars (handlebars.js 4.7 semantics, no HTML escaping), JSONPath strings, and reads
+// through the orchestrator's `_s3_output_pointer` objects.
+//
+// Templates are parsed by raymond's parser (github.com/aymerick/raymond/parser) and evaluated
+// here. The differences from handlebars.js are deliberate:
+//   - strict: a path missing from the context is an error naming the path and the template
+//     line, and so is an unknown helper. Only default's first argument and the condition of
+//     if/unless may name something missing;
+//   - numbers keep their exact digits (json.Number, never float64), literals in templates too;
+//   - objects are iterated and printed in sorted key order;
+//   - partials, decorators and the log helper are not supported.
+//
+// Whole-value typing: a string that is exactly one mustache (`{{path}}`, `{{default x 5}}`,
+// `{{json x}}`: one mustache statement and nothing else, not even whitespace) renders to the
+// value itself with its JSON type, not its text; a string that is exactly a JSONPath (`$`,
+// `$.a.b[0]`, `$['a']`, and no `{{`) resolves to the value it selects (several matches: an
+// array of them). A string with no `{{` that is not a JSONPath is returned unchanged. Anything
+// else renders to a string.
+//
+// Values are JSON value trees as decoded by encoding/json with Decoder.UseNumber: nil, bool,
+// string, json.Number, []any and map[string]any.
+package render
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// PointerReader reads one S3 object holding JSON, decoded with UseNumber and size-capped by the
+// implementation. Errors it returns are passed through (wrapped in an *Error), so callers can
+// classify them with errors.As (for example as a smithy.APIError).
+type PointerReader interface {
+	ReadJSON(ctx context.Context, bucket, key string) (any, error)
+}
+
+// Options configures a Renderer. The zero value works: pointer reads are then unavailable.
+type Options struct {
+	// Pointers reads `_s3_output_pointer` objects. When nil, a path through a pointer is an
+	// error saying pointer reads are unavailable.
+	Pointers PointerReader
+}
+
+// Renderer renders templates for one invocation. It caches pointer reads, so each pointer
+// (bucket and key) is read at most once, successfully or not, for the Renderer's lifetime.
+// A Renderer is not safe for concurrent use.
+type Renderer struct {
+	pointers PointerReader
+	cache    map[pointerRef]pointerResult
+}
+
+// New returns a Renderer with the given options.
+func New(opts Options) *Renderer {
+	return &Renderer{pointers: opts.Pointers, cache: map[pointerRef]pointerResult{}}
+}
+
+// Config renders every string anywhere in cfg (through maps and arrays; map keys are not
+// rendered) against data and returns the rendered tree; cfg is not modified. Every failing
+// field is reported, as Errors in field order; field paths are relative to cfg: dotted map keys
+// and [i] for array indexes, e.g. `destination.key` or `a.b[2]`.
+func (r *Renderer) Config(ctx context.Context, cfg map[string]any, data map[string]any) (map[string]any, error) {
+	var errs Errors
+	out := r.renderMap(ctx, "", cfg, data, &errs)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return out, nil
+}
+
+// renderMap renders every value of m; field is m's own path.
+func (r *Renderer) renderMap(ctx context.Context, field string, m map[string]any, data any, errs *Errors) map[string]any {
+	out := make(map[string]any, len(m))
+	for _, k := range sortedKeys(m) {
+		sub := k
+		if field != "" {
+			sub = field + "." + k
+		}
+		out[k] = r.renderAny(ctx, sub, m[k], data, errs)
+	}
+	return out
+}
+
+// renderAny renders v if it is a string, and recurses into maps and arrays.
+func (r *Renderer) renderAny(ctx context.Context, field string, v any, data any, errs *Errors) any {
+	switch v := v.(type) {
+	case string:
+		out, err := r.Value(ctx, field, v, data)
+		if err != nil {
+			*errs = append(*errs, err.(*Error))
+			return nil
+		}
+		return out
+	case map[string]any:
+		return r.renderMap(ctx, field, v, data, errs)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = r.renderAny(ctx, field+"["+strconv.Itoa(i)+"]", e, data, errs)
+		}
+		return out
+	}
+	return v
+}
+
+// Value renders one template string against data; field is used only in error messages. The
+// result is a string unless tmpl is a whole-value template or a JSONPath (see the package
+// documentation). A failure is an *Error.
+func (r *Renderer) Value(ctx context.Context, field, tmpl string, data any) (any, error) {
+	if !strings.Contains(tmpl, "{{") {
+		if !isJSONPath(tmpl) {
+			return tmpl, nil
+		}
+		return r.jsonPathValue(ctx, field, tmpl, data)
+	}
+	prog, err := parse(tmpl)
+	if err != nil {
+		err.Field = field
+		return nil, err
+	}
+	e := newEvaluator(ctx, r, field, data)
+	if m := wholeValue(prog); m != nil {
+		v, err := e.mustacheValue(m, e.rootScope())
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := v.(missing); ok {
+			v = nil
+		}
+		return v, nil
+	}
+	var out output
+	if err := e.program(prog, e.rootScope(), &out); err != nil {
+		return nil, err
+	}
+	return out.String(), nil
+}
+
+// jsonPathValue resolves a whole-value JSONPath against data.
+func (r *Renderer) jsonPathValue(ctx context.Context, field, path string, data any) (any, error) {
+	e := newEvaluator(ctx, r, field, data)
+	matches, err := e.jsonPath(path, data, 0)
+	if err != nil {
+		return nil, err
+	}
+	if len(matches) == 0 {
+		return nil, &Error{Field: field, Path: path, Msg: "JSONPath " + strconv.Quote(path) + " matches nothing in the context"}
+	}
+	return unwrapMatches(matches), nil
+}
+
+// unwrapMatches returns a single match itself and several as an array.
+func unwrapMatches(matches []any) any {
+	if len(matches) == 1 {
+		return matches[0]
+	}
+	return matches
+}
+
+// sortedKeys returns m's keys in sorted order.
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

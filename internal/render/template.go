@@ -1,0 +1,81 @@
+package render
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/aymerick/raymond/ast"
+	"github.com/aymerick/raymond/parser"
+)
+
+// maxOutputBytes caps the text one template may render to: config values are small, and a
+// template such as nested #each over the same array could otherwise grow without bound.
+const maxOutputBytes = 4 << 20
+
+// parseErrorLine finds the line number in raymond's parse errors ("Parse error on line 3:\n...").
+var parseErrorLine = regexp.MustCompile(`^Parse error on line (\d+):\s*`)
+
+// parse parses tmpl with raymond's parser. A syntax error, or a panic inside the parser, is an
+// *Error without a field.
+func parse(tmpl string) (prog *ast.Program, err *Error) {
+	defer func() {
+		if p := recover(); p != nil {
+			prog, err = nil, &Error{Msg: fmt.Sprintf("syntax error: %v", p)}
+		}
+	}()
+	prog, perr := parser.Parse(tmpl)
+	if perr != nil {
+		return nil, syntaxError(perr)
+	}
+	return prog, nil
+}
+
+// syntaxError turns raymond's multi-line parse error into a one-line *Error with its line.
+func syntaxError(err error) *Error {
+	msg := err.Error()
+	line := 0
+	if m := parseErrorLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+	}
+	msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", " ")), " ")
+	return &Error{Line: line, Msg: "syntax error: " + msg}
+}
+
+// wholeValue returns the template's only statement if it is a mustache and nothing else (empty
+// content left by whitespace control does not count), or nil.
+func wholeValue(prog *ast.Program) *ast.MustacheStatement {
+	var found *ast.MustacheStatement
+	for _, n := range prog.Body {
+		switch n := n.(type) {
+		case *ast.ContentStatement:
+			if n.Value != "" {
+				return nil
+			}
+		case *ast.MustacheStatement:
+			if found != nil {
+				return nil
+			}
+			found = n
+		default:
+			return nil
+		}
+	}
+	return found
+}
+
+// output collects rendered text up to maxOutputBytes.
+type output struct {
+	strings.Builder
+}
+
+// add appends s, or fails if the output would grow beyond maxOutputBytes.
+func (o *output) add(s string) error {
+	if o.Len()+len(s) > maxOutputBytes {
+		return fmt.Errorf("rendered text exceeds %d bytes", maxOutputBytes)
+	}
+	o.WriteString(s)
+	return nil
+}
