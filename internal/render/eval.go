@@ -95,6 +95,15 @@ func (e *evaluator) fail(line int, path, msg string) *Error {
 	return &Error{Field: e.field, Line: line, Path: path, Msg: msg}
 }
 
+// text renders the whole template prog.
+func (e *evaluator) text(prog *ast.Program) (string, error) {
+	var out output
+	if err := e.program(prog, e.rootScope(), &out); err != nil {
+		return "", err
+	}
+	return out.String(), nil
+}
+
 // program renders the statements of p in scope s into out.
 func (e *evaluator) program(p *ast.Program, s scope, out *output) error {
 	for _, n := range p.Body {

@@ -24,6 +24,7 @@ package render
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strconv"
 	"strings"
@@ -88,7 +89,7 @@ func (r *Renderer) renderAny(ctx context.Context, field string, v any, data any,
 	case string:
 		out, err := r.Value(ctx, field, v, data)
 		if err != nil {
-			*errs = append(*errs, err.(*Error))
+			*errs = append(*errs, asError(field, err))
 			return nil
 		}
 		return out
@@ -130,11 +131,18 @@ func (r *Renderer) Value(ctx context.Context, field, tmpl string, data any) (any
 		}
 		return v, nil
 	}
-	var out output
-	if err := e.program(prog, e.rootScope(), &out); err != nil {
-		return nil, err
+	return e.text(prog)
+}
+
+// text renders tmpl to text, as handlebars.js would, without whole-value typing or JSONPath
+// strings. The conformance test compares it with handlebars.js.
+func (r *Renderer) text(ctx context.Context, field, tmpl string, data any) (string, error) {
+	prog, err := parse(tmpl)
+	if err != nil {
+		err.Field = field
+		return "", err
 	}
-	return out.String(), nil
+	return newEvaluator(ctx, r, field, data).text(prog)
 }
 
 // jsonPathValue resolves a whole-value JSONPath against data.
@@ -148,6 +156,15 @@ func (r *Renderer) jsonPathValue(ctx context.Context, field, path string, data a
 		return nil, &Error{Field: field, Path: path, Msg: "JSONPath " + strconv.Quote(path) + " matches nothing in the context"}
 	}
 	return unwrapMatches(matches), nil
+}
+
+// asError returns err as an *Error for field.
+func asError(field string, err error) *Error {
+	var re *Error
+	if errors.As(err, &re) {
+		return re
+	}
+	return &Error{Field: field, Msg: "rendering failed", Err: err}
 }
 
 // unwrapMatches returns a single match itself and several as an array.
