@@ -387,7 +387,7 @@ func (e *evaluator) walk(p *ast.PathExpression, v any, parts []string, allowMiss
 		next, found, perr := e.child(v, part)
 		if perr != nil {
 			return nil, &Error{Field: e.field, Line: p.Line, Path: p.Original,
-				Msg: "path " + strconv.Quote(p.Original) + " " + perr.Error(), Err: perr.err}
+				Msg: "path " + strconv.Quote(p.Original) + ": " + perr.what(), Err: perr.err}
 		}
 		if !found {
 			v = missing{}

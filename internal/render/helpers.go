@@ -278,7 +278,7 @@ func helperLookup(e *evaluator, c *helperCall) (any, error) {
 	}
 	v, found, perr := e.child(obj, field)
 	if perr != nil {
-		return nil, &Error{Field: e.field, Line: c.line, Path: field, Msg: "lookup " + strconv.Quote(field) + " " + perr.Error(), Err: perr.err}
+		return nil, &Error{Field: e.field, Line: c.line, Path: field, Msg: "lookup " + strconv.Quote(field) + ": " + perr.what(), Err: perr.err}
 	}
 	if !found {
 		return nil, e.fail(c.line, field, "lookup: "+strconv.Quote(field)+" not found in "+typeName(obj))

@@ -157,7 +157,7 @@ func (e *evaluator) jsonPath(path string, root any, line int) ([]any, error) {
 			}
 			if perr != nil {
 				return nil, &Error{Field: e.field, Line: line, Path: path,
-					Msg: "JSONPath " + strconv.Quote(path) + " " + perr.Error(), Err: perr.err}
+					Msg: "JSONPath " + strconv.Quote(path) + ": " + perr.what(), Err: perr.err}
 			}
 		}
 		nodes = next

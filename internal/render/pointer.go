@@ -47,12 +47,13 @@ type pointerError struct {
 	err         error // the reader's error
 }
 
-// Error says which pointer failed.
-func (e *pointerError) Error() string {
+// what says which pointer failed, without the reader's error (the *Error made of it holds that
+// in Err).
+func (e *pointerError) what() string {
 	if e.unavailable {
 		return fmt.Sprintf("goes through _s3_output_pointer %s, but pointer reads are unavailable", e.ref)
 	}
-	return fmt.Sprintf("reading _s3_output_pointer %s: %v", e.ref, e.err)
+	return "reading _s3_output_pointer " + e.ref.String()
 }
 
 // load returns the JSON ref points to, reading it at most once per Renderer.

@@ -17,6 +17,9 @@ const maxOutputBytes = 4 << 20
 // parseErrorLine finds the line number in raymond's parse errors ("Parse error on line 3:\n...").
 var parseErrorLine = regexp.MustCompile(`^Parse error on line (\d+):\s*`)
 
+// lexerError finds the message in raymond's lexer errors (`Lexer error Token: Error{"..."}`).
+var lexerError = regexp.MustCompile(`^Lexer error Token: Error\{"(.*)"\}$`)
+
 // parse parses tmpl with raymond's parser. A syntax error, or a panic inside the parser, is an
 // *Error without a field.
 func parse(tmpl string) (prog *ast.Program, err *Error) {
@@ -40,7 +43,12 @@ func syntaxError(err error) *Error {
 		line, _ = strconv.Atoi(m[1])
 		msg = msg[len(m[0]):]
 	}
-	msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", " ")), " ")
+	msg = strings.Join(strings.Fields(msg), " ")
+	if m := lexerError.FindStringSubmatch(msg); m != nil {
+		msg = m[1]
+	} else if i := strings.Index(msg, " Token: "); i > 0 {
+		msg = msg[:i]
+	}
 	return &Error{Line: line, Msg: "syntax error: " + msg}
 }
 
