@@ -97,8 +97,8 @@ func (e *evaluator) fail(line int, path, msg string) *Error {
 
 // text renders the whole template prog.
 func (e *evaluator) text(prog *ast.Program) (string, error) {
-	var out output
-	if err := e.program(prog, e.rootScope(), &out); err != nil {
+	out := e.newOutput()
+	if err := e.program(prog, e.rootScope(), out); err != nil {
 		return "", err
 	}
 	return out.String(), nil
@@ -152,8 +152,8 @@ func (e *evaluator) invoke(p *ast.Program, parent scope, ctx any, data *dataFram
 	if len(p.BlockParams) > 0 {
 		s.params = &paramFrame{parent: parent.params, names: p.BlockParams, values: params}
 	}
-	var out output
-	if err := e.program(p, s, &out); err != nil {
+	out := e.newOutput()
+	if err := e.program(p, s, out); err != nil {
 		return "", err
 	}
 	return out.String(), nil

@@ -201,7 +201,7 @@ func (e *evaluator) each(b *ast.BlockStatement, s scope, arr []any) (string, err
 	if len(arr) == 0 {
 		return e.invoke(b.Inverse, s, s.this, nil, nil)
 	}
-	var out output
+	out := e.newOutput()
 	for i, v := range arr {
 		idx := json.Number(strconv.Itoa(i))
 		frame := iterationFrame(s.data, idx, idx, i, len(arr))
@@ -221,7 +221,7 @@ func (e *evaluator) eachEntry(b *ast.BlockStatement, s scope, m map[string]any) 
 	if len(m) == 0 {
 		return e.invoke(b.Inverse, s, s.this, nil, nil)
 	}
-	var out output
+	out := e.newOutput()
 	for i, k := range sortedKeys(m) {
 		frame := iterationFrame(s.data, k, json.Number(strconv.Itoa(i)), i, len(m))
 		str, err := e.invoke(b.Program, s, m[k], frame, []any{m[k], k})

@@ -1,25 +1,3 @@
-// Package render owns the template language of the config: a strict, type-preserving dialect
-// of Handlebars (handlebars.js 4.7 semantics, no HTML escaping), JSONPath strings, and reads
-// through the orchestrator's `_s3_output_pointer` objects.
-//
-// Templates are parsed by raymond's parser (github.com/aymerick/raymond/parser) and evaluated
-// here. The differences from handlebars.js are deliberate:
-//   - strict: a path missing from the context is an error naming the path and the template
-//     line, and so is an unknown helper. Only default's first argument and the condition of
-//     if/unless may name something missing;
-//   - numbers keep their exact digits (json.Number, never float64), literals in templates too;
-//   - objects are iterated and printed in sorted key order;
-//   - partials, decorators and the log helper are not supported.
-//
-// Whole-value typing: a string that is exactly one mustache (`{{path}}`, `{{default x 5}}`,
-// `{{json x}}`: one mustache statement and nothing else, not even whitespace) renders to the
-// value itself with its JSON type, not its text; a string that is exactly a JSONPath (`$`,
-// `$.a.b[0]`, `$['a']`, and no `{{`) resolves to the value it selects (several matches: an
-// array of them). A string with no `{{` that is not a JSONPath is returned unchanged. Anything
-// else renders to a string.
-//
-// Values are JSON value trees as decoded by encoding/json with Decoder.UseNumber: nil, bool,
-// string, json.Number, []any and map[string]any.
 package render
 
 import (
@@ -48,19 +26,20 @@ type Options struct {
 // (bucket and key) is read at most once, successfully or not, for the Renderer's lifetime.
 // A Renderer is not safe for concurrent use.
 type Renderer struct {
-	pointers PointerReader
-	cache    map[pointerRef]pointerResult
+	pointers  PointerReader
+	cache     map[pointerRef]pointerResult
+	maxOutput int // bytes one template may render to; maxOutputBytes
 }
 
 // New returns a Renderer with the given options.
 func New(opts Options) *Renderer {
-	return &Renderer{pointers: opts.Pointers, cache: map[pointerRef]pointerResult{}}
+	return &Renderer{pointers: opts.Pointers, cache: map[pointerRef]pointerResult{}, maxOutput: maxOutputBytes}
 }
 
 // Config renders every string anywhere in cfg (through maps and arrays; map keys are not
 // rendered) against data and returns the rendered tree; cfg is not modified. Every failing
 // field is reported, as Errors in field order; field paths are relative to cfg: dotted map keys
-// and [i] for array indexes, e.g. `destination.key` or `a.b[2]`.
+// and [i] for array indexes, e.g. `destination.key` or `a.b[2]`. On failure the tree is nil.
 func (r *Renderer) Config(ctx context.Context, cfg map[string]any, data map[string]any) (map[string]any, error) {
 	var errs Errors
 	out := r.renderMap(ctx, "", cfg, data, &errs)

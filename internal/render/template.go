@@ -74,15 +74,21 @@ func wholeValue(prog *ast.Program) *ast.MustacheStatement {
 	return found
 }
 
-// output collects rendered text up to maxOutputBytes.
+// output collects rendered text up to a limit.
 type output struct {
 	strings.Builder
+	limit int
 }
 
-// add appends s, or fails if the output would grow beyond maxOutputBytes.
+// newOutput returns an empty output with the Renderer's limit.
+func (e *evaluator) newOutput() *output {
+	return &output{limit: e.r.maxOutput}
+}
+
+// add appends s, or fails if the output would grow beyond its limit.
 func (o *output) add(s string) error {
-	if o.Len()+len(s) > maxOutputBytes {
-		return fmt.Errorf("rendered text exceeds %d bytes", maxOutputBytes)
+	if o.Len()+len(s) > o.limit {
+		return fmt.Errorf("rendered text exceeds %d bytes", o.limit)
 	}
 	o.WriteString(s)
 	return nil
