@@ -1,0 +1,110 @@
+// Package awsenv builds the handler's dependencies from the process
+// environment: AWS clients (once per process), tuning knobs and the logger.
+// Both mains use it, so the Lambda function and the CLI behave alike.
+package awsenv
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
+)
+
+// Environment variables read by Deps.
+const (
+	EnvPartSizeMiB    = "MANIFEST_PART_SIZE_MIB"
+	EnvConcurrency    = "MANIFEST_UPLOAD_CONCURRENCY"
+	EnvPrefetch       = "MANIFEST_PREFETCH_PAGES"
+	EnvDeadlineMargin = "MANIFEST_DEADLINE_MARGIN"
+	EnvPathStyle      = "MANIFEST_S3_PATH_STYLE"
+	EnvLogLevel       = "AWS_LAMBDA_LOG_LEVEL"
+)
+
+// Retry policy: the SDK's standard mode, with a backoff capped so retries
+// cannot eat the invocation's deadline margin.
+const (
+	MaxAttempts = 5
+	MaxBackoff  = 2 * time.Second
+)
+
+// Deps loads the AWS configuration (region, credentials, endpoints such as
+// AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_S3) and the MANIFEST_*
+// settings, and returns the handler's dependencies.
+func Deps(ctx context.Context, log *slog.Logger) (step.Deps, error) {
+	var d step.Deps
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = MaxAttempts
+			o.MaxBackoff = MaxBackoff
+		})
+	}))
+	if err != nil {
+		return d, fmt.Errorf("load AWS config: %w", err)
+	}
+	partMiB, err := intEnv(EnvPartSizeMiB, sink.DefaultPartSize>>20, 5, 5<<10)
+	if err != nil {
+		return d, err
+	}
+	conc, err := intEnv(EnvConcurrency, sink.DefaultConcurrency, 1, 64)
+	if err != nil {
+		return d, err
+	}
+	prefetch, err := intEnv(EnvPrefetch, 1, 1, 64)
+	if err != nil {
+		return d, err
+	}
+	var margin time.Duration
+	if s := os.Getenv(EnvDeadlineMargin); s != "" {
+		if margin, err = time.ParseDuration(s); err != nil || margin <= 0 {
+			return d, fmt.Errorf("%s=%q: expected a positive Go duration such as 5s", EnvDeadlineMargin, s)
+		}
+	}
+	pathStyle := os.Getenv(EnvPathStyle) == "true" || os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
+	d.DynamoDB = dynamodb.NewFromConfig(cfg)
+	d.Sink = sink.New(s3c, sink.Options{PartSize: int64(partMiB) << 20, Concurrency: conc})
+	d.Pointers = step.PointerReader{S3: s3c}
+	d.Export.Prefetch = prefetch
+	d.Export.DeadlineMargin = margin
+	d.Logger = log
+	return d, nil
+}
+
+// Logger returns a JSON logger at the level AWS_LAMBDA_LOG_LEVEL names
+// (default INFO).
+func Logger() *slog.Logger {
+	var level slog.Level
+	switch strings.ToUpper(os.Getenv(EnvLogLevel)) {
+	case "TRACE", "DEBUG":
+		level = slog.LevelDebug
+	case "WARN":
+		level = slog.LevelWarn
+	case "ERROR", "FATAL":
+		level = slog.LevelError
+	}
+	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+}
+
+func intEnv(name string, def, lo, hi int) (int, error) {
+	s := os.Getenv(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s=%q: expected an integer from %d to %d", name, s, lo, hi)
+	}
+	return n, nil
+}

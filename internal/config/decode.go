@@ -1,0 +1,307 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+)
+
+// Known keys, in the order they are documented. A test keeps README's
+// reference in sync with these lists.
+var (
+	TopKeys         = []string{"query", "destination", "output", "enableItemOffloading"}
+	QueryKeys       = []string{"tableName", "indexName", "keyConditionExpression", "expressionAttributeValues", "expressionAttributeNames", "filterExpression", "projectionExpression", "scanIndexForward", "consistentRead", "limit", "pageSize", "exclusiveStartKey"}
+	DestinationKeys = []string{"bucketName", "key", "contentType", "overwrite", "serverSideEncryption", "kmsKeyId", "expectedBucketOwner"}
+	OutputKeys      = []string{"format"}
+)
+
+var (
+	tableNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
+	tableARNRE  = regexp.MustCompile(`^arn:aws[a-zA-Z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}$`)
+	bucketRE    = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{1,253}[a-zA-Z0-9]$`)
+	sseValues   = []string{"AES256", "aws:kms", "aws:kms:dsse"}
+)
+
+// Decode validates a rendered config tree and returns the typed Config.
+// Every problem is reported, one per field, as an Errors.
+// extraTopKeys lists top-level keys that are not config fields but are
+// allowed (and ignored) in this event shape; unknown keys anywhere else are
+// errors that suggest the nearest valid key.
+func Decode(tree map[string]any, extraTopKeys ...string) (*Config, error) {
+	d := &decoder{}
+	cfg := &Config{Destination: Destination{ContentType: DefaultContentType, Overwrite: true}}
+	d.unknown("", tree, TopKeys, extraTopKeys)
+
+	if q, ok := d.object("query", tree["query"], true); ok {
+		d.query(&cfg.Query, q)
+	}
+	if dst, ok := d.object("destination", tree["destination"], true); ok {
+		d.destination(&cfg.Destination, dst)
+	}
+	if out, ok := d.object("output", tree["output"], false); ok {
+		d.unknown("output.", out, OutputKeys, nil)
+		if s, ok := d.str("output.format", out["format"], false); ok {
+			f, err := jsonl.ParseFormat(s)
+			if err != nil {
+				d.errs.add("output.format", "%v", err)
+			}
+			cfg.Output.Format = f
+		}
+	}
+	if b, ok := d.boolean("enableItemOffloading", tree["enableItemOffloading"]); ok {
+		cfg.EnableItemOffloading = b
+	}
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	return cfg, nil
+}
+
+type decoder struct{ errs Errors }
+
+func (d *decoder) query(q *Query, m map[string]any) {
+	d.unknown("query.", m, QueryKeys, nil)
+	if s, ok := d.str("query.tableName", m["tableName"], true); ok {
+		if !tableNameRE.MatchString(s) && !tableARNRE.MatchString(s) {
+			d.errs.add("query.tableName", "%q is not a table name (3 to 255 of a-z A-Z 0-9 _ - .) or a table ARN", s)
+		}
+		q.TableName = s
+	}
+	if s, ok := d.str("query.indexName", m["indexName"], false); ok {
+		if !tableNameRE.MatchString(s) {
+			d.errs.add("query.indexName", "%q is not an index name (3 to 255 of a-z A-Z 0-9 _ - .)", s)
+		}
+		q.IndexName = s
+	}
+	if s, ok := d.str("query.keyConditionExpression", m["keyConditionExpression"], true); ok {
+		q.KeyConditionExpression = s
+	}
+	if vals, ok := d.object("query.expressionAttributeValues", m["expressionAttributeValues"], true); ok {
+		if len(vals) == 0 {
+			d.errs.add("query.expressionAttributeValues", "empty: the key condition needs at least one value")
+		}
+		for _, k := range sortedKeys(vals) {
+			if !strings.HasPrefix(k, ":") || len(k) < 2 {
+				d.errs.add("query.expressionAttributeValues."+k, "placeholder names start with ':' (e.g. \":pk\")")
+			}
+		}
+		q.ExpressionAttributeValues = d.item("query.expressionAttributeValues", vals)
+	}
+	if names, ok := d.object("query.expressionAttributeNames", m["expressionAttributeNames"], false); ok {
+		q.ExpressionAttributeNames = make(map[string]string, len(names))
+		for _, k := range sortedKeys(names) {
+			field := "query.expressionAttributeNames." + k
+			if !strings.HasPrefix(k, "#") || len(k) < 2 {
+				d.errs.add(field, "placeholder names start with '#' (e.g. \"#status\")")
+			}
+			if s, ok := d.str(field, names[k], true); ok {
+				q.ExpressionAttributeNames[k] = s
+			}
+		}
+	}
+	if s, ok := d.str("query.filterExpression", m["filterExpression"], false); ok {
+		q.FilterExpression = s
+	}
+	if s, ok := d.str("query.projectionExpression", m["projectionExpression"], false); ok {
+		q.ProjectionExpression = s
+	}
+	if b, ok := d.boolean("query.scanIndexForward", m["scanIndexForward"]); ok {
+		q.ScanIndexForward = &b
+	}
+	if b, ok := d.boolean("query.consistentRead", m["consistentRead"]); ok {
+		q.ConsistentRead = &b
+	}
+	if n, ok := d.integer("query.limit", m["limit"], 1, 1<<62); ok {
+		q.Limit = n
+	}
+	if n, ok := d.integer("query.pageSize", m["pageSize"], 1, MaxPageSize); ok {
+		q.PageSize = int32(n)
+	}
+	if start, ok := d.object("query.exclusiveStartKey", m["exclusiveStartKey"], false); ok {
+		q.ExclusiveStartKey = d.item("query.exclusiveStartKey", start)
+	}
+}
+
+func (d *decoder) destination(dst *Destination, m map[string]any) {
+	d.unknown("destination.", m, DestinationKeys, nil)
+	if s, ok := d.str("destination.bucketName", m["bucketName"], true); ok {
+		if !bucketRE.MatchString(s) && !strings.HasPrefix(s, "arn:") {
+			d.errs.add("destination.bucketName", "%q is not a bucket name (3 to 255 of a-z 0-9 . - _, starting and ending with a letter or digit)", s)
+		}
+		dst.BucketName = s
+	}
+	if s, ok := d.str("destination.key", m["key"], true); ok {
+		switch {
+		case len(s) > MaxKeyBytes:
+			d.errs.add("destination.key", "%d bytes, at most %d", len(s), MaxKeyBytes)
+		case !utf8.ValidString(s):
+			d.errs.add("destination.key", "not valid UTF-8")
+		}
+		dst.Key = s
+	}
+	if s, ok := d.str("destination.contentType", m["contentType"], false); ok {
+		dst.ContentType = s
+	}
+	if b, ok := d.boolean("destination.overwrite", m["overwrite"]); ok {
+		dst.Overwrite = b
+	}
+	if s, ok := d.str("destination.serverSideEncryption", m["serverSideEncryption"], false); ok {
+		if !slices.Contains(sseValues, s) {
+			d.errs.add("destination.serverSideEncryption", "%q is not one of %s", s, strings.Join(sseValues, ", "))
+		}
+		dst.ServerSideEncryption = s
+	}
+	if s, ok := d.str("destination.kmsKeyId", m["kmsKeyId"], false); ok {
+		if dst.ServerSideEncryption != "" && !strings.HasPrefix(dst.ServerSideEncryption, "aws:kms") {
+			d.errs.add("destination.kmsKeyId", "given with serverSideEncryption %q; a KMS key needs \"aws:kms\" or \"aws:kms:dsse\"", dst.ServerSideEncryption)
+		}
+		dst.KMSKeyID = s
+	}
+	if s, ok := d.str("destination.expectedBucketOwner", m["expectedBucketOwner"], false); ok {
+		if len(s) != 12 || strings.Trim(s, "0123456789") != "" {
+			d.errs.add("destination.expectedBucketOwner", "%q is not a 12-digit AWS account id", s)
+		}
+		dst.ExpectedBucketOwner = s
+	}
+}
+
+// unknown reports keys of m that are neither known nor allowed.
+func (d *decoder) unknown(prefix string, m map[string]any, known, allowed []string) {
+	for _, k := range sortedKeys(m) {
+		if slices.Contains(known, k) || slices.Contains(allowed, k) {
+			continue
+		}
+		if s := suggest(k, known); s != "" {
+			d.errs.add(prefix+k, "unknown key; did you mean %q?", s)
+		} else {
+			d.errs.add(prefix+k, "unknown key; expected one of %s", strings.Join(known, ", "))
+		}
+	}
+}
+
+// object returns v as an object. Absent (or null, when optional) gives ok false.
+func (d *decoder) object(field string, v any, required bool) (map[string]any, bool) {
+	switch v := v.(type) {
+	case map[string]any:
+		return v, true
+	case nil:
+		if required {
+			d.errs.add(field, "required: expected an object")
+		}
+		return nil, false
+	default:
+		d.errs.add(field, "expected an object, got %s", describe(v))
+		return nil, false
+	}
+}
+
+// str returns v as a string. A number or boolean becomes its text (a whole
+// template such as "{{userId}}" may have produced one); an object or array is
+// an error. Required strings may not be empty.
+func (d *decoder) str(field string, v any, required bool) (string, bool) {
+	var s string
+	switch v := v.(type) {
+	case nil:
+		if required {
+			d.errs.add(field, "required: expected a string")
+		}
+		return "", false
+	case string:
+		s = v
+	case json.Number:
+		s = v.String()
+	case bool:
+		s = fmt.Sprint(v)
+	default:
+		d.errs.add(field, "expected a string, got %s", describe(v))
+		return "", false
+	}
+	if s == "" {
+		if required {
+			d.errs.add(field, "required: expected a non-empty string, got \"\"")
+		} else {
+			d.errs.add(field, "empty string: leave the field out instead")
+		}
+		return "", false
+	}
+	return s, true
+}
+
+func (d *decoder) boolean(field string, v any) (bool, bool) {
+	switch v := v.(type) {
+	case nil:
+		return false, false
+	case bool:
+		return v, true
+	case string:
+		// A template always yields a string unless it is one whole
+		// reference; accept its two spellings.
+		switch v {
+		case "true":
+			return true, true
+		case "false":
+			return false, true
+		}
+		d.errs.add(field, "expected a boolean, got the string %q", v)
+	default:
+		d.errs.add(field, "expected a boolean, got %s", describe(v))
+	}
+	return false, false
+}
+
+func (d *decoder) integer(field string, v any, lo, hi int64) (int64, bool) {
+	var num json.Number
+	switch v := v.(type) {
+	case nil:
+		return 0, false
+	case json.Number:
+		num = v
+	case string:
+		num = json.Number(strings.TrimSpace(v))
+	default:
+		d.errs.add(field, "expected an integer, got %s", describe(v))
+		return 0, false
+	}
+	n, err := num.Int64()
+	if err != nil {
+		d.errs.add(field, "expected an integer from %d to %d, got %q", lo, hi, string(num))
+		return 0, false
+	}
+	if n < lo || n > hi {
+		d.errs.add(field, "%d is out of range: expected %d to %d", n, lo, hi)
+		return 0, false
+	}
+	return n, true
+}
+
+func (d *decoder) item(field string, m map[string]any) map[string]types.AttributeValue {
+	item, err := attr.ItemFromJSON(m)
+	if err != nil {
+		var ae *attr.Error
+		if errors.As(err, &ae) {
+			d.errs.add(field+ae.Path, "%s", ae.Msg)
+		} else {
+			d.errs.add(field, "%v", err)
+		}
+		return nil
+	}
+	return item
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

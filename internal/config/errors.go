@@ -1,0 +1,95 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// FieldError is one problem with one field of the configuration.
+type FieldError struct {
+	Field string // path relative to the config, e.g. "query.tableName"
+	Msg   string // what is wrong and what was expected
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Errors is every problem found in one configuration, in field order.
+type Errors []*FieldError
+
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Unwrap returns each FieldError, for errors.As.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+func (es *Errors) add(field, format string, args ...any) {
+	*es = append(*es, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// suggest returns the known name nearest to name, or "" when none is close.
+func suggest(name string, known []string) string {
+	best, bestD := "", len(name)/2+2
+	lower := strings.ToLower(name)
+	for _, k := range known {
+		if strings.ToLower(k) == lower {
+			return k
+		}
+		if d := levenshtein(lower, strings.ToLower(k)); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+func levenshtein(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// describe names the JSON type of a decoded value for error messages.
+func describe(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case string:
+		return "a string"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	default:
+		if _, ok := v.(interface{ Int64() (int64, error) }); ok {
+			return "a number"
+		}
+		return fmt.Sprintf("%T", v)
+	}
+}

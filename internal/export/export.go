@@ -1,0 +1,217 @@
+// Package export wires one export together: it pages the Query, encodes each
+// item as one JSON line and streams the lines into the S3 sink, under the
+// invocation's deadline, keeping count of what was written.
+//
+// Concurrency: a fetcher goroutine pages the Query up to Options.Prefetch
+// pages ahead of the encoder; the encoder writes into the sink's pipe, whose
+// reader, the upload manager, sends parts concurrently. Backpressure comes
+// from the pipe and the bounded channel of pages.
+package export
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
+)
+
+// Defaults.
+const (
+	DefaultPrefetch         = 1
+	DefaultProgressInterval = 5 * time.Second
+	writeBufferSize         = 256 << 10
+)
+
+// ErrDeadline is the cause given when the export stops a margin before the
+// invocation's deadline.
+var ErrDeadline = errors.New("stopped before the invocation's deadline")
+
+// Options tunes an export. The zero value uses the defaults.
+type Options struct {
+	Prefetch         int           // pages fetched ahead of the encoder
+	DeadlineMargin   time.Duration // stop this long before ctx's deadline
+	ProgressInterval time.Duration // how often to log progress
+	Logger           *slog.Logger  // nil: no logs
+}
+
+// Result is what an export wrote.
+type Result struct {
+	Object           sink.Object
+	Items            int64
+	Pages            int
+	Truncated        bool
+	LastEvaluatedKey map[string]types.AttributeValue
+}
+
+// Error is a failed export; it says how far the export got.
+type Error struct {
+	Stage string // "query", "encode", "upload" or "deadline"
+	Items int64  // items written to the upload before the failure
+	Pages int    // pages read
+	Err   error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%v (%d items written from %d pages; nothing was left at the destination)", e.Err, e.Items, e.Pages)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Run exports cfg's Query to cfg's destination.
+func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, opts Options) (*Result, error) {
+	if opts.Prefetch <= 0 {
+		opts.Prefetch = DefaultPrefetch
+	}
+	if opts.ProgressInterval <= 0 {
+		opts.ProgressInterval = DefaultProgressInterval
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+
+	// The query stops a margin before the deadline; the upload keeps the
+	// invocation's own context so that it can complete or abort cleanly.
+	qctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(context.Canceled)
+	if dl, ok := ctx.Deadline(); ok {
+		var stop context.CancelFunc
+		qctx, stop = context.WithDeadlineCause(qctx, dl.Add(-opts.DeadlineMargin), ErrDeadline)
+		defer stop()
+	}
+
+	w := snk.Open(ctx, putInput(&cfg.Destination))
+	pages := make(chan *query.Page, opts.Prefetch)
+	var qres query.Result
+	var qerr error
+	fetched := make(chan struct{})
+	go func() {
+		defer close(fetched)
+		defer close(pages)
+		defer func() {
+			if p := recover(); p != nil {
+				qerr = fmt.Errorf("query goroutine panicked: %v", p)
+			}
+		}()
+		qres, qerr = query.Pages(qctx, db, query.Input(&cfg.Query), cfg.Query.Limit, cfg.Query.PageSize, func(p *query.Page) error {
+			select {
+			case pages <- p:
+				return nil
+			case <-qctx.Done():
+				return context.Cause(qctx)
+			}
+		})
+	}()
+
+	st := &state{log: log, start: time.Now(), lastLog: time.Now()}
+	fail := func(stage string, err error) (*Result, error) {
+		cancel(err)
+		for range pages { // let the fetcher finish
+		}
+		<-fetched
+		if upErr := w.Abort(err); upErr != nil {
+			// The upload failed first: that is the root cause.
+			stage, err = "upload", upErr
+		}
+		if errors.Is(err, ErrDeadline) || errors.Is(context.Cause(qctx), ErrDeadline) {
+			stage = "deadline"
+			err = fmt.Errorf("%w (%s left at start, margin %s); continue with a smaller query.limit or a longer timeout", ErrDeadline, st.budget(ctx), opts.DeadlineMargin)
+		}
+		return nil, &Error{Stage: stage, Items: st.items, Pages: st.pages, Err: err}
+	}
+
+	enc := jsonl.NewEncoder(cfg.Output.Format)
+	bw := bufio.NewWriterSize(w, writeBufferSize)
+	var line []byte
+	for p := range pages {
+		st.pages = p.Number
+		for _, item := range p.Items {
+			var err error
+			line, err = enc.AppendItem(line[:0], item)
+			if err != nil {
+				return fail("encode", fmt.Errorf("item %d (page %d): %w", st.items, p.Number, err))
+			}
+			line = append(line, '\n')
+			if _, err := bw.Write(line); err != nil {
+				return fail("upload", err)
+			}
+			st.items++
+		}
+		if err := context.Cause(qctx); err != nil && qctx.Err() != nil {
+			return fail("deadline", err)
+		}
+		st.progress(w.Size()+int64(bw.Buffered()), opts.ProgressInterval)
+	}
+	<-fetched
+	if qerr != nil {
+		return fail("query", qerr)
+	}
+	if err := bw.Flush(); err != nil {
+		return fail("upload", err)
+	}
+	obj, err := w.Close(ctx)
+	if err != nil {
+		return nil, &Error{Stage: "upload", Items: st.items, Pages: st.pages, Err: err}
+	}
+	return &Result{Object: *obj, Items: st.items, Pages: qres.Pages, Truncated: qres.Truncated, LastEvaluatedKey: qres.LastEvaluatedKey}, nil
+}
+
+func putInput(d *config.Destination) *s3.PutObjectInput {
+	in := &s3.PutObjectInput{
+		Bucket:      aws.String(d.BucketName),
+		Key:         aws.String(d.Key),
+		ContentType: aws.String(d.ContentType),
+	}
+	if !d.Overwrite {
+		in.IfNoneMatch = aws.String("*")
+	}
+	if d.ServerSideEncryption != "" {
+		in.ServerSideEncryption = s3types.ServerSideEncryption(d.ServerSideEncryption)
+	}
+	if d.KMSKeyID != "" {
+		in.SSEKMSKeyId = aws.String(d.KMSKeyID)
+	}
+	if d.ExpectedBucketOwner != "" {
+		in.ExpectedBucketOwner = aws.String(d.ExpectedBucketOwner)
+	}
+	return in
+}
+
+// state counts progress for logs and errors.
+type state struct {
+	log     *slog.Logger
+	start   time.Time
+	lastLog time.Time
+	items   int64
+	pages   int
+}
+
+func (s *state) progress(bytes int64, every time.Duration) {
+	now := time.Now()
+	if now.Sub(s.lastLog) < every {
+		return
+	}
+	s.lastLog = now
+	el := now.Sub(s.start)
+	s.log.Info("progress", "items", s.items, "bytes", bytes, "pages", s.pages,
+		"elapsed", el.Round(time.Millisecond).String(), "MBps", fmt.Sprintf("%.1f", float64(bytes)/1e6/el.Seconds()))
+}
+
+func (s *state) budget(ctx context.Context) string {
+	if dl, ok := ctx.Deadline(); ok {
+		return dl.Sub(s.start).Round(time.Millisecond).String()
+	}
+	return "no deadline"
+}

@@ -1,0 +1,219 @@
+// Package sink owns the S3 side of an export: a streaming writer whose bytes
+// flow through an io.Pipe into the S3 upload manager, so that memory does not
+// grow with the size of the manifest, and that leaves nothing behind when it
+// fails.
+//
+// The object appears at its key only when Close succeeds. Abort, or any
+// failure of the upload, aborts the multipart upload (once by the manager,
+// and once more on a detached context, since the manager aborts with the
+// caller's context, which may be dead) so no object and no open upload is
+// left.
+//
+// The upload manager (feature/s3/manager) is deprecated in favour of the
+// pre-1.0 feature/s3/transfermanager. We keep it: its API is stable and it
+// needs less memory for a 128 MB function. This file is the only one that
+// imports it, so a switch touches one file.
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager" //nolint:staticcheck // SA1019: deprecated for transfermanager (pre-1.0); see the package doc.
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Defaults sized for a 128 MB function: the manager holds about
+// PartSize × (Concurrency + 1) bytes.
+const (
+	DefaultPartSize    = 5 << 20 // S3's minimum part size
+	DefaultConcurrency = 3
+	// MaxParts is S3's limit on the parts of one multipart upload.
+	MaxParts = 10000
+	// abortTimeout bounds the detached abort after a failure.
+	abortTimeout = 10 * time.Second
+)
+
+// API is the set of S3 calls the sink makes.
+type API interface {
+	manager.UploadAPIClient
+}
+
+var _ API = (*s3.Client)(nil)
+
+// Options tunes uploads. The zero value uses the defaults.
+type Options struct {
+	PartSize    int64 // bytes per part; at least 5 MiB
+	Concurrency int   // parts in flight
+}
+
+// Sink starts uploads to S3. It is safe for concurrent use.
+type Sink struct {
+	api      API
+	uploader *manager.Uploader
+	partSize int64
+}
+
+// New returns a Sink that uploads through api.
+func New(api API, opts Options) *Sink {
+	if opts.PartSize < manager.MinUploadPartSize {
+		opts.PartSize = DefaultPartSize
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultConcurrency
+	}
+	up := manager.NewUploader(api, func(u *manager.Uploader) {
+		u.PartSize = opts.PartSize
+		u.Concurrency = opts.Concurrency
+		u.MaxUploadParts = MaxParts
+	})
+	return &Sink{api: api, uploader: up, partSize: opts.PartSize}
+}
+
+// PartSize is the size of each uploaded part.
+func (s *Sink) PartSize() int64 { return s.partSize }
+
+// Object is what a completed upload wrote.
+type Object struct {
+	Bucket, Key string
+	VersionID   string // empty when the bucket is not versioned
+	Size        int64
+}
+
+// Writer streams one object to S3. Write may be called from one goroutine at
+// a time; exactly one of Close or Abort must be called, after which the
+// upload goroutine has ended.
+type Writer struct {
+	sink   *Sink
+	in     *s3.PutObjectInput
+	pw     *io.PipeWriter
+	done   chan struct{}
+	out    *manager.UploadOutput
+	err    error
+	size   int64
+	closed bool
+}
+
+// Open starts streaming an object described by in (Body is set by Open).
+// ctx bounds the upload: cancelling it makes the manager give up, so stop a
+// stream with Abort instead.
+func (s *Sink) Open(ctx context.Context, in *s3.PutObjectInput) *Writer {
+	pr, pw := io.Pipe()
+	req := *in
+	req.Body = pr
+	w := &Writer{sink: s, in: &req, pw: pw, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		defer func() {
+			if p := recover(); p != nil {
+				w.err = fmt.Errorf("upload panicked: %v", p)
+				pr.CloseWithError(w.err)
+			}
+		}()
+		w.out, w.err = s.uploader.Upload(ctx, &req)
+		// Whatever happened, the writer side must not block for ever: a
+		// failed upload stops reading the pipe.
+		if w.err != nil {
+			pr.CloseWithError(w.err)
+		} else {
+			pr.CloseWithError(errors.New("upload already complete"))
+		}
+	}()
+	return w
+}
+
+// Write sends p to the upload. After the upload has failed it returns the
+// upload's error (the root cause), not a closed-pipe error.
+func (w *Writer) Write(p []byte) (int, error) {
+	n, err := w.pw.Write(p)
+	w.size += int64(n)
+	if err != nil {
+		<-w.done
+		if w.err != nil {
+			return n, w.describe(w.err)
+		}
+	}
+	return n, err
+}
+
+// Size is the number of bytes written so far.
+func (w *Writer) Size() int64 { return w.size }
+
+// Close completes the upload and returns the object it wrote. On failure the
+// upload has been aborted and nothing is left at the key.
+func (w *Writer) Close(ctx context.Context) (*Object, error) {
+	if w.closed {
+		return nil, errors.New("sink: Close after Close or Abort")
+	}
+	w.closed = true
+	w.pw.Close()
+	<-w.done
+	if w.err != nil {
+		w.cleanup()
+		return nil, w.describe(w.err)
+	}
+	return &Object{
+		Bucket:    aws.ToString(w.in.Bucket),
+		Key:       aws.ToString(w.in.Key),
+		VersionID: aws.ToString(w.out.VersionID),
+		Size:      w.size,
+	}, nil
+}
+
+// Abort stops the upload with cause and makes sure nothing is left: no
+// object at the key and no open multipart upload. It returns the upload's
+// own error when that is what failed first, else nil.
+func (w *Writer) Abort(cause error) error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	if cause == nil {
+		cause = errors.New("aborted")
+	}
+	w.pw.CloseWithError(cause)
+	<-w.done
+	w.cleanup()
+	if w.err != nil && !errors.Is(w.err, cause) {
+		return w.describe(w.err)
+	}
+	return nil
+}
+
+// cleanup aborts the multipart upload again on a detached context: the
+// manager aborts with the upload's context, which may have ended, and
+// discards the abort's error.
+func (w *Writer) cleanup() {
+	var mf manager.MultiUploadFailure
+	if !errors.As(w.err, &mf) || mf.UploadID() == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), abortTimeout)
+	defer cancel()
+	_, _ = w.sink.api.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket:              w.in.Bucket,
+		Key:                 w.in.Key,
+		UploadId:            aws.String(mf.UploadID()),
+		ExpectedBucketOwner: w.in.ExpectedBucketOwner,
+	})
+}
+
+func (w *Writer) describe(err error) error {
+	return &Error{Bucket: aws.ToString(w.in.Bucket), Key: aws.ToString(w.in.Key), Err: err}
+}
+
+// Error is a failed upload; it names the bucket and key.
+type Error struct {
+	Bucket, Key string
+	Err         error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("upload s3://%s/%s: %v", e.Bucket, e.Key, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }

@@ -1,0 +1,125 @@
+package step
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
+)
+
+// PermanentStepError is a failure that retrying cannot help: a bad event,
+// config or template, or an AWS error such as ValidationException,
+// ResourceNotFoundException, AccessDenied or NoSuchBucket. Step Functions
+// users match its name in Catch.
+type PermanentStepError struct{ Message string }
+
+func (e *PermanentStepError) Error() string { return e.Message }
+
+// TransientStepError is a failure that retrying may help: throttling, 5xx,
+// network failure, or running out of time. Step Functions users match its
+// name in Retry.
+type TransientStepError struct{ Message string }
+
+func (e *TransientStepError) Error() string { return e.Message }
+
+// permanent wraps err as a PermanentStepError.
+func permanent(err error) error { return &PermanentStepError{Message: err.Error()} }
+
+// Classify turns any error into a *PermanentStepError or *TransientStepError,
+// keeping its message. Errors that already are one are returned as they are.
+func Classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *PermanentStepError
+	var te *TransientStepError
+	if errors.As(err, &pe) || errors.As(err, &te) {
+		return err
+	}
+	if isTransient(err) {
+		return &TransientStepError{Message: err.Error()}
+	}
+	return &PermanentStepError{Message: err.Error()}
+}
+
+// Error codes, by smithy.APIError.ErrorCode().
+var (
+	permanentCodes = map[string]bool{
+		"ValidationException": true, "ResourceNotFoundException": true, "AccessDeniedException": true,
+		"NoSuchBucket": true, "AccessDenied": true, "InvalidBucketName": true, "PermanentRedirect": true,
+		"EntityTooLarge": true, "NoSuchKey": true, "PreconditionFailed": true, "InvalidAccessKeyId": true,
+		"SignatureDoesNotMatch": true, "UnrecognizedClientException": true, "InvalidRequest": true,
+		"InvalidArgument": true, "KMS.DisabledException": true, "KMS.NotFoundException": true,
+		"KMS.AccessDeniedException": true, "KMS.InvalidStateException": true,
+	}
+	transientCodes = map[string]bool{
+		"ProvisionedThroughputExceededException": true, "ThrottlingException": true,
+		"RequestLimitExceeded": true, "SlowDown": true, "KMS.ThrottlingException": true,
+		"InternalServerError": true, "InternalError": true, "ServiceUnavailable": true,
+		"RequestTimeout": true, "RequestTimeoutException": true, "TransactionConflictException": true,
+		"LimitExceededException": true,
+	}
+)
+
+// isTransient says whether retrying err may help.
+func isTransient(err error) bool {
+	var pe *PermanentStepError
+	if errors.As(err, &pe) {
+		return false
+	}
+	var ee *export.Error
+	if errors.As(err, &ee) && ee.Stage == "encode" {
+		return false
+	}
+	if errors.Is(err, export.ErrDeadline) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		code := api.ErrorCode()
+		switch {
+		case transientCodes[code]:
+			return true
+		case permanentCodes[code], strings.HasPrefix(code, "KMS."):
+			return false
+		}
+	}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == 429
+	}
+	var me *retry.MaxAttemptsError
+	if errors.As(err, &me) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	if api != nil {
+		return api.ErrorFault() == smithy.FaultServer
+	}
+	// Anything else (a failed read, a closed connection) is most likely the
+	// network's doing.
+	return true
+}
+
+// response turns a classified error into what aws-lambda-go reports. It
+// returns messages.InvokeResponse_Error by value, because aws-lambda-go takes
+// errorType from the Go type name of the returned error without unwrapping.
+func response(err error) error {
+	err = Classify(err)
+	typ := "PermanentStepError"
+	var te *TransientStepError
+	if errors.As(err, &te) {
+		typ = "TransientStepError"
+	}
+	return messages.InvokeResponse_Error{Type: typ, Message: err.Error()}
+}
