@@ -44,6 +44,17 @@ type Options struct {
 	DeadlineMargin   time.Duration // stop this long before ctx's deadline
 	ProgressInterval time.Duration // how often to log progress
 	Logger           *slog.Logger  // nil: no logs
+	// Progress, when set, is called after every page with the running
+	// totals (from the encoding goroutine; it must return quickly).
+	Progress func(Progress)
+}
+
+// Progress is a snapshot of a running export.
+type Progress struct {
+	Items   int64
+	Bytes   int64
+	Pages   int
+	Elapsed time.Duration
 }
 
 // Result is what an export wrote.
