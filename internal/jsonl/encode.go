@@ -285,9 +285,10 @@ var safeASCII = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
-// appendString appends s as a JSON string: '"' and '\' escaped, control
-// characters as \n, \r, \t or \u00XX, U+2028 and U+2029 as \u2028 and \u2029
-// (as encoding/json does, for JavaScript), everything else as it is. A string
+// appendString appends s as a JSON string, escaped exactly as encoding/json
+// escapes with SetEscapeHTML(false): '"' and '\' escaped, control characters as
+// \b, \f, \n, \r, \t or \u00XX, U+2028 and U+2029 as \u2028 and \u2029 (for
+// JavaScript), everything else as it is. A string
 // that is not valid UTF-8 is an error: DynamoDB strings are UTF-8, and
 // replacing bytes would silently change the data.
 func appendString(dst []byte, s string) ([]byte, *Error) {
@@ -304,6 +305,10 @@ func appendString(dst []byte, s string) ([]byte, *Error) {
 			switch c {
 			case '"', '\\':
 				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
 			case '\n':
 				dst = append(dst, '\\', 'n')
 			case '\r':

@@ -1,0 +1,184 @@
+package attr
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestAppendJSONNumber(t *testing.T) {
+	digits38 := "12345678901234567890123456789012345678"
+	tests := []struct {
+		name string
+		in   string
+		want string // "" means an error
+	}{
+		{"zero", "0", "0"},
+		{"negative zero kept", "-0", "-0"},
+		{"integer", "42", "42"},
+		{"negative", "-42", "-42"},
+		{"trailing zeros kept", "1.50", "1.50"},
+		{"exponent kept as written", "1E+5", "1E+5"},
+		{"negative exponent", "-1.5e-130", "-1.5e-130"},
+		{"exponent leading zeros are JSON", "1e007", "1e007"},
+		{"38 digits", digits38, digits38},
+		{"38 digits fraction", "-0." + digits38, "-0." + digits38},
+		{"long integer from dynalite", "1" + strings.Repeat("0", 125), "1" + strings.Repeat("0", 125)},
+		{"leading plus dropped", "+5", "5"},
+		{"leading plus with fraction", "+0.25", "0.25"},
+		{"leading point", ".5", "0.5"},
+		{"negative leading point", "-.5", "-0.5"},
+		{"trailing point", "5.", "5"},
+		{"trailing point before exponent", "5.e3", "5e3"},
+		{"leading zeros", "007", "7"},
+		{"negative leading zeros", "-00.5", "-0.5"},
+		{"all zeros", "000", "0"},
+		{"leading zeros and exponent", "0012E-2", "12E-2"},
+		{"empty", "", ""},
+		{"sign only", "-", ""},
+		{"point only", ".", ""},
+		{"double sign", "--1", ""},
+		{"NaN", "NaN", ""},
+		{"Infinity", "Infinity", ""},
+		{"hex", "0x1F", ""},
+		{"space", " 5", ""},
+		{"trailing space", "5 ", ""},
+		{"underscore", "1_000", ""},
+		{"exponent without digits", "1e", ""},
+		{"exponent sign without digits", "1e+", ""},
+		{"two points", "1.2.3", ""},
+		{"comma", "1,5", ""},
+		{"quote", `5"`, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := AppendJSONNumber([]byte("x"), tc.in)
+			if tc.want == "" {
+				if err == nil {
+					t.Fatalf("AppendJSONNumber(%q) = %q, want an error", tc.in, got)
+				}
+				if string(got) != "x" {
+					t.Errorf("AppendJSONNumber(%q) changed dst to %q on error", tc.in, got)
+				}
+				if IsNumber(tc.in) {
+					t.Errorf("IsNumber(%q) = true, want false", tc.in)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("AppendJSONNumber(%q): %v", tc.in, err)
+			}
+			if diff := cmp.Diff("x"+tc.want, string(got)); diff != "" {
+				t.Errorf("AppendJSONNumber(%q) (-want +got):\n%s", tc.in, diff)
+			}
+			if !isJSONNumber(tc.want) {
+				t.Errorf("want %q is not a JSON number", tc.want)
+			}
+			if !IsNumber(tc.in) {
+				t.Errorf("IsNumber(%q) = false, want true", tc.in)
+			}
+		})
+	}
+}
+
+func TestAppendJSONNumberDoesNotAllocate(t *testing.T) {
+	buf := make([]byte, 0, 64)
+	allocs := testing.AllocsPerRun(100, func() {
+		buf, _ = AppendJSONNumber(buf[:0], "+007.50e3")
+		buf, _ = AppendJSONNumber(buf[:0], "-12.5")
+	})
+	if allocs != 0 {
+		t.Errorf("AppendJSONNumber allocates %v times per run, want 0", allocs)
+	}
+}
+
+func TestCheckNumber(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string // the error message, "" when valid
+	}{
+		{"zero", "0", ""},
+		{"zero with exponent out of range", "0e999", ""},
+		{"38 digits", "12345678901234567890123456789012345678", ""},
+		{"38 digits with leading and trailing zeros", "000.123456789012345678901234567890123456780000", ""},
+		{"integer with trailing zeros", "1" + strings.Repeat("0", 60), ""},
+		{"largest", "9.9999999999999999999999999999999999999E+125", ""},
+		{"smallest", "1E-130", ""},
+		{"negative smallest", "-1e-130", ""},
+		{"leading point", ".5", ""},
+		{"trailing point", "5.", ""},
+		{"leading zeros", "007", ""},
+		{"exponent plus", "1e+5", ""},
+		{"39 digits", "123456789012345678901234567890123456789",
+			"expected at most 38 significant digits, got 39"},
+		{"39 digits fraction", "0.100000000000000000000000000000000000001",
+			"expected at most 38 significant digits, got 39"},
+		{"overflow", "1E+126", "expected a magnitude below 1e126 (number overflow)"},
+		{"overflow long", "1" + strings.Repeat("0", 126), "expected a magnitude below 1e126 (number overflow)"},
+		{"overflow huge exponent", "1e99999999999999999999999", "expected a magnitude below 1e126 (number overflow)"},
+		{"underflow", "9.9E-131", "expected a magnitude of at least 1e-130 (number underflow)"},
+		{"underflow huge exponent", "-1e-99999999999999999999999", "expected a magnitude of at least 1e-130 (number underflow)"},
+		{"leading plus", "+5", "expected a decimal number such as 12, -0.5 or 1.5e3"},
+		{"empty", "", "expected a decimal number such as 12, -0.5 or 1.5e3"},
+		{"NaN", "NaN", "expected a decimal number such as 12, -0.5 or 1.5e3"},
+		{"Infinity", "-Infinity", "expected a decimal number such as 12, -0.5 or 1.5e3"},
+		{"space", "1 ", "expected a decimal number such as 12, -0.5 or 1.5e3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ""
+			if err := CheckNumber(tc.in); err != nil {
+				got = err.Error()
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("CheckNumber(%q) (-want +got):\n%s", tc.in, diff)
+			}
+		})
+	}
+}
+
+func TestCanonicalNumber(t *testing.T) {
+	tests := []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"0", "-0", "0.000", "0e99", "-.0"}, "0"},
+		{[]string{"1.5", "1.50", "15e-1", "0.15E1", "+1.5", "001.5000"}, "1.5e0"},
+		{[]string{"-100", "-1e2", "-1E+2", "-100.0", "-.1e3"}, "-1e2"},
+		{[]string{"123.456", "123456e-3"}, "1.23456e2"},
+		{[]string{"0.000001", "1e-6"}, "1e-6"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.want, func(t *testing.T) {
+			for _, in := range tc.in {
+				got, err := CanonicalNumber(in)
+				if err != nil {
+					t.Fatalf("CanonicalNumber(%q): %v", in, err)
+				}
+				if got != tc.want {
+					t.Errorf("CanonicalNumber(%q) = %q, want %q", in, got, tc.want)
+				}
+			}
+		})
+	}
+	if _, err := CanonicalNumber("abc"); err == nil {
+		t.Error(`CanonicalNumber("abc") succeeded, want an error`)
+	}
+}
+
+func TestIsJSONNumber(t *testing.T) {
+	valid := []string{"0", "-0", "1", "10", "0.5", "-0.5e10", "1E+2", "1e-2", "123.456E789"}
+	invalid := []string{"", "-", "01", "+1", ".5", "5.", "1e", "1e+", "0x1", "1.e2", "- 1", "00", "1.5.5"}
+	for _, s := range valid {
+		if !isJSONNumber(s) {
+			t.Errorf("isJSONNumber(%q) = false, want true", s)
+		}
+	}
+	for _, s := range invalid {
+		if isJSONNumber(s) {
+			t.Errorf("isJSONNumber(%q) = true, want false", s)
+		}
+	}
+}
