@@ -15,6 +15,8 @@
 // imports it, so a switch touches one file.
 package sink
 
+//lint:file-ignore SA1019 feature/s3/manager is deprecated for the pre-1.0 transfermanager; we keep it on purpose (see the package doc).
+
 import (
 	"context"
 	"errors"
@@ -23,7 +25,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/manager" //nolint:staticcheck // SA1019: deprecated for transfermanager (pre-1.0); see the package doc.
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
