@@ -1,0 +1,197 @@
+package step_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
+)
+
+// recorder counts the calls a fake received, by operation name. It is safe
+// for concurrent use: the upload manager calls S3 from several goroutines.
+type recorder struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *recorder) record(op string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, op)
+}
+
+// Calls returns the operations called so far, in order.
+func (r *recorder) Calls() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.calls...)
+}
+
+// fakeDynamoDB is a query.API that records every Query and fails it with
+// AccessDeniedException: tests that use it expect no call at all.
+type fakeDynamoDB struct {
+	recorder
+	mu     sync.Mutex
+	inputs []*dynamodb.QueryInput
+}
+
+var _ query.API = (*fakeDynamoDB)(nil)
+
+func (f *fakeDynamoDB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	f.record("Query")
+	f.mu.Lock()
+	f.inputs = append(f.inputs, in)
+	f.mu.Unlock()
+	return nil, deniedError("dynamodb.Query", "AccessDeniedException")
+}
+
+// fakeS3 is a sink.API and step.GetObjectAPI that records every call. Every
+// upload call fails with AccessDenied. GetObject serves the files under
+// objects (objects/<bucket>/<key>) and fails with NoSuchKey otherwise; with
+// objects empty, it fails every read.
+type fakeS3 struct {
+	recorder
+	objects string // directory of objects to serve; "" serves none
+}
+
+var (
+	_ sink.API          = (*fakeS3)(nil)
+	_ step.GetObjectAPI = (*fakeS3)(nil)
+)
+
+func (f *fakeS3) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	f.record("GetObject")
+	bucket, key := aws.ToString(in.Bucket), aws.ToString(in.Key)
+	if f.objects == "" || bucket == "" || key == "" || strings.Contains(bucket+"/"+key, "..") {
+		return nil, deniedError("s3.GetObject", "NoSuchKey")
+	}
+	body, err := os.ReadFile(filepath.Join(f.objects, bucket, filepath.FromSlash(key)))
+	if err != nil {
+		return nil, deniedError("s3.GetObject", "NoSuchKey")
+	}
+	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(body)), ContentLength: aws.Int64(int64(len(body)))}, nil
+}
+
+func (f *fakeS3) PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	f.record("PutObject")
+	return nil, deniedError("s3.PutObject", "AccessDenied")
+}
+
+func (f *fakeS3) UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+	f.record("UploadPart")
+	return nil, deniedError("s3.UploadPart", "AccessDenied")
+}
+
+func (f *fakeS3) CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
+	f.record("CreateMultipartUpload")
+	return nil, deniedError("s3.CreateMultipartUpload", "AccessDenied")
+}
+
+func (f *fakeS3) CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
+	f.record("CompleteMultipartUpload")
+	return nil, deniedError("s3.CompleteMultipartUpload", "AccessDenied")
+}
+
+func (f *fakeS3) AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error) {
+	f.record("AbortMultipartUpload")
+	return nil, deniedError("s3.AbortMultipartUpload", "AccessDenied")
+}
+
+// deniedError is a permanent API error as the SDK returns it: an
+// OperationError around an APIError.
+func deniedError(op, code string) error {
+	svc, name, _ := strings.Cut(op, ".")
+	return &smithy.OperationError{ServiceID: svc, OperationName: name,
+		Err: &smithy.GenericAPIError{Code: code, Message: "denied by the test fake", Fault: smithy.FaultClient}}
+}
+
+// fakes is a Handler wired to recording fakes.
+type fakes struct {
+	h   *step.Handler
+	ddb *fakeDynamoDB
+	s3  *fakeS3
+}
+
+// newFakes returns a Handler whose DynamoDB and S3 are recording fakes;
+// objects is the directory GetObject serves ("" for none).
+func newFakes(objects string) *fakes {
+	f := &fakes{ddb: &fakeDynamoDB{}, s3: &fakeS3{objects: objects}}
+	f.h = step.New(step.Deps{
+		DynamoDB: f.ddb,
+		Sink:     sink.New(f.s3, sink.Options{}),
+		Pointers: step.PointerReader{S3: f.s3},
+	})
+	return f
+}
+
+// exportCalls returns the calls made to DynamoDB and to S3's upload API:
+// everything but pointer reads.
+func (f *fakes) exportCalls() []string {
+	var out []string
+	out = append(out, f.ddb.Calls()...)
+	for _, c := range f.s3.Calls() {
+		if c != "GetObject" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// invokeError invokes the handler with payload and returns the error it
+// reports, failing the test when it succeeds or reports anything but a
+// messages.InvokeResponse_Error value.
+func invokeError(t testing.TB, h *step.Handler, payload []byte) messages.InvokeResponse_Error {
+	t.Helper()
+	out, err := h.Invoke(context.Background(), payload)
+	if err == nil {
+		t.Fatalf("Invoke succeeded with %s, want an error", out)
+	}
+	ie, ok := err.(messages.InvokeResponse_Error)
+	if !ok {
+		t.Fatalf("Invoke returned %T (%v), want messages.InvokeResponse_Error", err, err)
+	}
+	if out != nil {
+		t.Errorf("Invoke returned a reply %q along with its error", out)
+	}
+	return ie
+}
+
+// repoRoot walks up from the working directory to the directory holding go.mod.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal(errors.New("go.mod not found above the working directory"))
+		}
+		dir = parent
+	}
+}
+
+// eventsDir is testdata/events at the repository root.
+func eventsDir(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(repoRoot(t), "testdata", "events")
+}
