@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 )
@@ -30,6 +31,9 @@ const (
 	EnvDeadlineMargin = "MANIFEST_DEADLINE_MARGIN"
 	EnvPathStyle      = "MANIFEST_S3_PATH_STYLE"
 	EnvLogLevel       = "AWS_LAMBDA_LOG_LEVEL"
+	// Item offloading (CONTRACT.md section 5).
+	EnvOffloadBucket    = "ALLMA_EXECUTION_TRACES_BUCKET_NAME"
+	EnvOffloadThreshold = "MAX_CONTEXT_DATA_SIZE_BYTES"
 )
 
 // Retry policy: the SDK's standard mode, with a backoff capped so retries
@@ -76,6 +80,11 @@ func Deps(ctx context.Context, log *slog.Logger) (step.Deps, error) {
 	d.DynamoDB = dynamodb.NewFromConfig(cfg)
 	d.Sink = sink.New(s3c, sink.Options{PartSize: int64(partMiB) << 20, Concurrency: conc})
 	d.Pointers = step.PointerReader{S3: s3c}
+	threshold, err := intEnv(EnvOffloadThreshold, export.DefaultOffloadThreshold, 1, 1<<30)
+	if err != nil {
+		return d, err
+	}
+	d.Export.Offload = export.Offload{API: s3c, Bucket: os.Getenv(EnvOffloadBucket), Threshold: threshold}
 	d.Export.Prefetch = prefetch
 	d.Export.DeadlineMargin = margin
 	d.Logger = log

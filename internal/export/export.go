@@ -44,6 +44,8 @@ type Options struct {
 	DeadlineMargin   time.Duration // stop this long before ctx's deadline
 	ProgressInterval time.Duration // how often to log progress
 	Logger           *slog.Logger  // nil: no logs
+	// Offload is used when the config enables item offloading.
+	Offload Offload
 	// Progress, when set, is called after every page with the running
 	// totals (from the encoding goroutine; it must return quickly).
 	Progress func(Progress)
@@ -64,6 +66,7 @@ type Result struct {
 	Pages            int
 	Truncated        bool
 	LastEvaluatedKey map[string]types.AttributeValue
+	Offloaded        int64 // items written to objects of their own
 }
 
 // Error is a failed export; it says how far the export got.
@@ -71,11 +74,20 @@ type Error struct {
 	Stage string // "query", "encode", "upload" or "deadline"
 	Items int64  // items written to the upload before the failure
 	Pages int    // pages read
-	Err   error
+	// Offloaded objects this run wrote and then deleted, or failed to delete.
+	OffloadDeleted, OffloadLeft int
+	Err                         error
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("%v (%d items written from %d pages; nothing was left at the destination)", e.Err, e.Items, e.Pages)
+	msg := fmt.Sprintf("%v (%d items written from %d pages; the upload was aborted, no manifest was written", e.Err, e.Items, e.Pages)
+	if e.OffloadDeleted > 0 || e.OffloadLeft > 0 {
+		msg += fmt.Sprintf("; %d offloaded item objects deleted", e.OffloadDeleted)
+		if e.OffloadLeft > 0 {
+			msg += fmt.Sprintf(", %d could not be deleted", e.OffloadLeft)
+		}
+	}
+	return msg + ")"
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -101,6 +113,14 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 		var stop context.CancelFunc
 		qctx, stop = context.WithDeadlineCause(qctx, dl.Add(-opts.DeadlineMargin), ErrDeadline)
 		defer stop()
+	}
+
+	var off *offloader
+	if cfg.EnableItemOffloading {
+		if opts.Offload.API == nil {
+			return nil, &Error{Stage: "encode", Err: errOffloadUnavailable}
+		}
+		off = newOffloader(opts.Offload, &cfg.Destination)
 	}
 
 	w := snk.Open(ctx, putInput(&cfg.Destination))
@@ -136,11 +156,15 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 			// The upload failed first: that is the root cause.
 			stage, err = "upload", upErr
 		}
-		if errors.Is(err, ErrDeadline) || errors.Is(context.Cause(qctx), ErrDeadline) {
-			stage = "deadline"
-			err = fmt.Errorf("%w (%s left at start, margin %s); continue with a smaller query.limit or a longer timeout", ErrDeadline, st.budget(ctx), opts.DeadlineMargin)
+		e := &Error{Stage: stage, Items: st.items, Pages: st.pages, Err: err}
+		if off != nil {
+			e.OffloadDeleted, e.OffloadLeft = off.cleanup()
 		}
-		return nil, &Error{Stage: stage, Items: st.items, Pages: st.pages, Err: err}
+		if errors.Is(err, ErrDeadline) || errors.Is(context.Cause(qctx), ErrDeadline) {
+			e.Stage = "deadline"
+			e.Err = fmt.Errorf("%w (%s left at start, margin %s); continue with a smaller query.limit or a longer timeout", ErrDeadline, st.budget(ctx), opts.DeadlineMargin)
+		}
+		return nil, e
 	}
 
 	enc := jsonl.NewEncoder(cfg.Output.Format)
@@ -154,8 +178,20 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 			if err != nil {
 				return fail("encode", fmt.Errorf("item %d (page %d): %w", st.items, p.Number, err))
 			}
-			line = append(line, '\n')
-			if _, err := bw.Write(line); err != nil {
+			out := line
+			if off != nil {
+				var offloaded bool
+				if out, offloaded, err = off.maybe(ctx, line, st.items); err != nil {
+					return fail("offload", err)
+				}
+				if offloaded {
+					st.offloaded++
+				}
+			}
+			if _, err := bw.Write(out); err != nil {
+				return fail("upload", err)
+			}
+			if err := bw.WriteByte('\n'); err != nil {
 				return fail("upload", err)
 			}
 			st.items++
@@ -172,11 +208,22 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 	if err := bw.Flush(); err != nil {
 		return fail("upload", err)
 	}
+	if off != nil {
+		// Every offloaded item is in S3 before the manifest can appear.
+		if err := off.wait(); err != nil {
+			return fail("offload", err)
+		}
+	}
 	obj, err := w.Close(ctx)
 	if err != nil {
-		return nil, &Error{Stage: "upload", Items: st.items, Pages: st.pages, Err: err}
+		e := &Error{Stage: "upload", Items: st.items, Pages: st.pages, Err: err}
+		if off != nil {
+			e.OffloadDeleted, e.OffloadLeft = off.cleanup()
+		}
+		return nil, e
 	}
-	return &Result{Object: *obj, Items: st.items, Pages: qres.Pages, Truncated: qres.Truncated, LastEvaluatedKey: qres.LastEvaluatedKey}, nil
+	return &Result{Object: *obj, Items: st.items, Pages: qres.Pages, Truncated: qres.Truncated,
+		LastEvaluatedKey: qres.LastEvaluatedKey, Offloaded: st.offloaded}, nil
 }
 
 func putInput(d *config.Destination) *s3.PutObjectInput {
@@ -202,11 +249,12 @@ func putInput(d *config.Destination) *s3.PutObjectInput {
 
 // state counts progress for logs and errors.
 type state struct {
-	log     *slog.Logger
-	start   time.Time
-	lastLog time.Time
-	items   int64
-	pages   int
+	log       *slog.Logger
+	start     time.Time
+	lastLog   time.Time
+	items     int64
+	offloaded int64
+	pages     int
 }
 
 func (s *state) progress(bytes int64, every time.Duration) {

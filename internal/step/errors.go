@@ -3,6 +3,7 @@ package step
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
 )
 
@@ -122,4 +124,32 @@ func response(err error) error {
 		typ = "TransientStepError"
 	}
 	return messages.InvokeResponse_Error{Type: typ, Message: err.Error()}
+}
+
+// explain makes AWS errors that stem from one config field name it.
+func explain(err error, cfg *config.Config) error {
+	var api smithy.APIError
+	if !errors.As(err, &api) {
+		return err
+	}
+	switch code := api.ErrorCode(); {
+	case code == "ValidationException" && cfg.Query.ConsistentRead != nil && *cfg.Query.ConsistentRead &&
+		strings.Contains(strings.ToLower(api.ErrorMessage()), "consistent read"):
+		return &PermanentStepError{Message: fmt.Sprintf("query.consistentRead: true is not supported on global secondary index %q; "+
+			"leave it out or query the table or a local secondary index: %v", cfg.Query.IndexName, err)}
+	case code == "PreconditionFailed" && !cfg.Destination.Overwrite:
+		return &PermanentStepError{Message: fmt.Sprintf("destination.overwrite is false and an object already exists at s3://%s/%s: %v",
+			cfg.Destination.BucketName, cfg.Destination.Key, err)}
+	case code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" && strings.Contains(api.ErrorMessage(), "region"):
+		region := "another region"
+		var re *smithyhttp.ResponseError
+		if errors.As(err, &re) && re.Response != nil {
+			if r := re.Response.Header.Get("X-Amz-Bucket-Region"); r != "" {
+				region = "region " + r
+			}
+		}
+		return &PermanentStepError{Message: fmt.Sprintf("destination.bucketName: bucket %q is in %s; deploy the function there or use a bucket in its region: %v",
+			cfg.Destination.BucketName, region, err)}
+	}
+	return err
 }

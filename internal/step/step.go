@@ -6,6 +6,7 @@ package step
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,7 +37,7 @@ type Deps struct {
 	DynamoDB query.API
 	Sink     *sink.Sink
 	Pointers render.PointerReader // reads _s3_output_pointer objects; nil: unavailable
-	Export   export.Options       // DeadlineMargin here overrides the default
+	Export   export.Options       // DeadlineMargin here overrides the default; Offload.API enables offloading
 	Logger   *slog.Logger         // nil: no logs
 }
 
@@ -124,16 +125,28 @@ func (h *Handler) Run(ctx context.Context, ev *Event) (*Output, error) {
 	}
 	opts := h.d.Export
 	opts.Logger = log
+	runID := requestID(ctx)
+	flow, stepID := ev.FlowExecutionID, ev.StepInstanceID
+	if flow == "" {
+		flow = runID
+	}
+	if stepID == "" {
+		stepID = "manifest"
+	}
+	opts.Offload.Prefix = fmt.Sprintf("manifest_items/%s/%s/%s/", flow, stepID, runID)
 	if opts.DeadlineMargin <= 0 {
 		opts.DeadlineMargin = defaultMargin(ctx)
 	}
 	log.Info("start", "format", cfg.Output.Format.String(), "limit", cfg.Query.Limit, "pageSize", cfg.Query.PageSize)
 	res, err := export.Run(ctx, h.d.DynamoDB, h.d.Sink, cfg, opts)
 	if err != nil {
-		return nil, Classify(err)
+		return nil, Classify(explain(err, cfg))
 	}
 	out := &Output{ItemCount: res.Items, SizeBytes: res.Object.Size, Truncated: res.Truncated}
 	out.Manifest.Pointer = Pointer{Bucket: res.Object.Bucket, Key: res.Object.Key, VersionID: res.Object.VersionID}
+	if cfg.EnableItemOffloading {
+		out.ItemsOffloaded = &res.Offloaded
+	}
 	if res.Truncated && len(res.LastEvaluatedKey) > 0 {
 		// The manifest is written: nothing after this may fail the step.
 		if b, err := jsonl.AppendDynamoJSON(nil, res.LastEvaluatedKey); err == nil {
@@ -146,6 +159,17 @@ func (h *Handler) Run(ctx context.Context, ev *Event) (*Output, error) {
 	log.Info("done", "items", res.Items, "bytes", res.Object.Size, "pages", res.Pages, "truncated", res.Truncated,
 		"elapsed", el.Round(time.Millisecond).String(), "MBps", fmt.Sprintf("%.1f", float64(res.Object.Size)/1e6/el.Seconds()))
 	return out, nil
+}
+
+// requestID is the Lambda request id, or a random id outside Lambda (the
+// CLI), so that two runs never share offloaded objects.
+func requestID(ctx context.Context) string {
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		return lc.AwsRequestID
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // defaultMargin is the larger of MinDeadlineMargin and

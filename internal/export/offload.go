@@ -1,0 +1,163 @@
+package export
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+)
+
+// Offloading defaults (CONTRACT.md section 5).
+const (
+	DefaultOffloadThreshold   = 10240
+	DefaultOffloadConcurrency = 8
+	offloadCleanupTimeout     = 30 * time.Second
+)
+
+// OffloadAPI is the S3 calls item offloading makes.
+type OffloadAPI interface {
+	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+}
+
+var _ OffloadAPI = (*s3.Client)(nil)
+
+// Offload writes items whose line is larger than Threshold bytes to objects
+// of their own, and puts a pointer line in the manifest instead.
+type Offload struct {
+	API         OffloadAPI
+	Bucket      string // empty: the destination bucket
+	Prefix      string // key prefix, e.g. manifest_items/<flow>/<step>/<run>/
+	Threshold   int    // bytes of the encoded line without its newline; 0: default
+	Concurrency int    // uploads in flight; 0: default
+}
+
+// offloader uploads offloaded items concurrently (bounded) and remembers
+// what it wrote, so a failed run can delete it.
+type offloader struct {
+	o       Offload
+	dest    *config.Destination
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	written []string
+	err     error
+}
+
+func newOffloader(o Offload, dest *config.Destination) *offloader {
+	if o.Bucket == "" {
+		o.Bucket = dest.BucketName
+	}
+	if o.Threshold <= 0 {
+		o.Threshold = DefaultOffloadThreshold
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultOffloadConcurrency
+	}
+	return &offloader{o: o, dest: dest, sem: make(chan struct{}, o.Concurrency)}
+}
+
+// maybe returns line itself, or, when line is over the threshold, starts
+// uploading it as object n and returns the pointer line. It returns the
+// first upload error seen so far, so a failing run stops early.
+func (f *offloader) maybe(ctx context.Context, line []byte, n int64) ([]byte, bool, error) {
+	if len(line) <= f.o.Threshold {
+		return line, false, nil
+	}
+	if err := f.firstErr(); err != nil {
+		return nil, false, err
+	}
+	key := f.o.Prefix + strconv.FormatInt(n, 10) + ".json"
+	body := bytes.Clone(line)
+	in := &s3.PutObjectInput{
+		Bucket:        aws.String(f.o.Bucket),
+		Key:           aws.String(key),
+		Body:          bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))),
+		ContentType:   aws.String("application/json"),
+	}
+	if f.o.Bucket == f.dest.BucketName {
+		if f.dest.ServerSideEncryption != "" {
+			in.ServerSideEncryption = s3types.ServerSideEncryption(f.dest.ServerSideEncryption)
+		}
+		if f.dest.KMSKeyID != "" {
+			in.SSEKMSKeyId = aws.String(f.dest.KMSKeyID)
+		}
+		if f.dest.ExpectedBucketOwner != "" {
+			in.ExpectedBucketOwner = aws.String(f.dest.ExpectedBucketOwner)
+		}
+	}
+	select {
+	case f.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, false, context.Cause(ctx)
+	}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		defer func() { <-f.sem }()
+		defer func() {
+			if p := recover(); p != nil {
+				f.fail(fmt.Errorf("offload goroutine panicked: %v", p))
+			}
+		}()
+		if _, err := f.o.API.PutObject(ctx, in); err != nil {
+			f.fail(fmt.Errorf("offload item %d to s3://%s/%s: %w", n, f.o.Bucket, key, err))
+			return
+		}
+		f.mu.Lock()
+		f.written = append(f.written, key)
+		f.mu.Unlock()
+	}()
+	ptr := fmt.Appendf(nil, `{"_s3_output_pointer":{"bucket":%s,"key":%s}}`, strconv.Quote(f.o.Bucket), strconv.Quote(key))
+	return ptr, true, nil
+}
+
+func (f *offloader) fail(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+	}
+}
+
+func (f *offloader) firstErr() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// wait waits for every upload and returns the first error.
+func (f *offloader) wait() error {
+	f.wg.Wait()
+	return f.firstErr()
+}
+
+// cleanup deletes what this run offloaded, on a detached context, and says
+// how many objects it deleted and how many it could not.
+func (f *offloader) cleanup() (deleted, failed int) {
+	f.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), offloadCleanupTimeout)
+	defer cancel()
+	for _, key := range f.written {
+		if _, err := f.o.API.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(f.o.Bucket), Key: aws.String(key)}); err != nil {
+			failed++
+		} else {
+			deleted++
+		}
+	}
+	return deleted, failed
+}
+
+// errOffloadUnavailable is returned when offloading is asked for but the
+// handler was built without an offload client.
+var errOffloadUnavailable = errors.New("enableItemOffloading: item offloading is not configured in this deployment")
