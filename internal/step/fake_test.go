@@ -63,10 +63,12 @@ func (f *fakeDynamoDB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...fu
 // fakeS3 is a sink.API and step.GetObjectAPI that records every call. Every
 // upload call fails with AccessDenied. GetObject serves the files under
 // objects (objects/<bucket>/<key>) and fails with NoSuchKey otherwise; with
-// objects empty, it fails every read.
+// objects empty, it fails every read. With faults, a read of the key
+// "fault/<code>" fails with the API error code <code>.
 type fakeS3 struct {
 	recorder
 	objects string // directory of objects to serve; "" serves none
+	faults  bool
 }
 
 var (
@@ -77,6 +79,9 @@ var (
 func (f *fakeS3) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
 	f.record("GetObject")
 	bucket, key := aws.ToString(in.Bucket), aws.ToString(in.Key)
+	if code, ok := strings.CutPrefix(key, "fault/"); ok && f.faults {
+		return nil, deniedError("s3.GetObject", code)
+	}
 	if f.objects == "" || bucket == "" || key == "" || strings.Contains(bucket+"/"+key, "..") {
 		return nil, deniedError("s3.GetObject", "NoSuchKey")
 	}

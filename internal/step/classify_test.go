@@ -1,0 +1,119 @@
+package step_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"reflect"
+	"syscall"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
+)
+
+// apiError is an error as the SDK returns it for an HTTP status and an
+// error code: an OperationError around a ResponseError around the APIError.
+func apiError(service, op string, status int, code string, fault smithy.ErrorFault) error {
+	return &smithy.OperationError{ServiceID: service, OperationName: op, Err: &awshttp.ResponseError{
+		RequestID: "req-1",
+		ResponseError: &smithyhttp.ResponseError{
+			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status, Header: http.Header{}}},
+			Err:      &smithy.GenericAPIError{Code: code, Message: "test: " + code, Fault: fault},
+		},
+	}}
+}
+
+// TestClassify checks that Classify maps each failure Step Functions users
+// will see to the errorType they match in Retry (transient) or Catch
+// (permanent), and keeps the message.
+func TestClassify(t *testing.T) {
+	const (
+		permanent = "*step.PermanentStepError"
+		transient = "*step.TransientStepError"
+	)
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		// Permanent: retrying cannot help.
+		{"ValidationException", apiError("DynamoDB", "Query", 400, "ValidationException", smithy.FaultClient), permanent},
+		{"ResourceNotFoundException", apiError("DynamoDB", "Query", 400, "ResourceNotFoundException", smithy.FaultClient), permanent},
+		{"AccessDeniedException", apiError("DynamoDB", "Query", 400, "AccessDeniedException", smithy.FaultClient), permanent},
+		{"NoSuchBucket", apiError("S3", "CreateMultipartUpload", 404, "NoSuchBucket", smithy.FaultClient), permanent},
+		{"AccessDenied", apiError("S3", "PutObject", 403, "AccessDenied", smithy.FaultClient), permanent},
+		{"InvalidBucketName", apiError("S3", "PutObject", 400, "InvalidBucketName", smithy.FaultClient), permanent},
+		{"PermanentRedirect", apiError("S3", "PutObject", 301, "PermanentRedirect", smithy.FaultClient), permanent},
+		{"KMS.AccessDeniedException", apiError("S3", "UploadPart", 400, "KMS.AccessDeniedException", smithy.FaultClient), permanent},
+		{"KMS.NotFoundException", apiError("S3", "UploadPart", 400, "KMS.NotFoundException", smithy.FaultClient), permanent},
+		{"KMS.DisabledException", apiError("S3", "UploadPart", 400, "KMS.DisabledException", smithy.FaultClient), permanent},
+		{"EntityTooLarge", apiError("S3", "UploadPart", 400, "EntityTooLarge", smithy.FaultClient), permanent},
+		{"NoSuchKey", apiError("S3", "GetObject", 404, "NoSuchKey", smithy.FaultClient), permanent},
+		{"PreconditionFailed", apiError("S3", "CompleteMultipartUpload", 412, "PreconditionFailed", smithy.FaultClient), permanent},
+		{"unknown code 403", apiError("S3", "HeadObject", 403, "Forbidden", smithy.FaultUnknown), permanent},
+		{"unknown client fault without a response", &smithy.GenericAPIError{Code: "SomethingNew", Fault: smithy.FaultClient}, permanent},
+		{"ValidationException after max attempts", &retry.MaxAttemptsError{Attempt: 1, Err: apiError("DynamoDB", "Query", 400, "ValidationException", smithy.FaultClient)}, permanent},
+		{"already permanent", &step.PermanentStepError{Message: "config: query.tableName: required"}, permanent},
+		{"wrapped permanent", fmt.Errorf("export: %w", &step.PermanentStepError{Message: "bad"}), permanent},
+		{"export encode error", &export.Error{Stage: "encode", Err: errors.New("item 3: string is not valid UTF-8")}, permanent},
+
+		// Transient: retrying may help.
+		{"ProvisionedThroughputExceededException", apiError("DynamoDB", "Query", 400, "ProvisionedThroughputExceededException", smithy.FaultClient), transient},
+		{"ThrottlingException", apiError("DynamoDB", "Query", 400, "ThrottlingException", smithy.FaultClient), transient},
+		{"RequestLimitExceeded", apiError("DynamoDB", "Query", 400, "RequestLimitExceeded", smithy.FaultClient), transient},
+		{"SlowDown", apiError("S3", "UploadPart", 503, "SlowDown", smithy.FaultServer), transient},
+		{"KMS.ThrottlingException", apiError("S3", "UploadPart", 400, "KMS.ThrottlingException", smithy.FaultClient), transient},
+		{"HTTP 500 InternalError", apiError("S3", "UploadPart", 500, "InternalError", smithy.FaultServer), transient},
+		{"HTTP 500 unknown code", apiError("DynamoDB", "Query", 500, "Mystery", smithy.FaultUnknown), transient},
+		{"HTTP 503 ServiceUnavailable", apiError("S3", "PutObject", 503, "ServiceUnavailable", smithy.FaultServer), transient},
+		{"HTTP 503 ResponseError without an API error", &smithyhttp.ResponseError{
+			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 503}}, Err: errors.New("service unavailable")}, transient},
+		{"HTTP 500 ResponseError without an API error", &smithy.OperationError{ServiceID: "S3", OperationName: "UploadPart", Err: &smithyhttp.ResponseError{
+			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 500}}, Err: errors.New("internal")}}, transient},
+		{"MaxAttemptsError", &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "Query", Err: &retry.MaxAttemptsError{
+			Attempt: 3, Err: apiError("DynamoDB", "Query", 400, "ThrottlingException", smithy.FaultClient)}}, transient},
+		{"MaxAttemptsError around a plain error", &retry.MaxAttemptsError{Attempt: 3, Err: io.ErrUnexpectedEOF}, transient},
+		{"retry quota exhausted", &smithy.OperationError{ServiceID: "S3", OperationName: "UploadPart",
+			Err: fmt.Errorf("failed to get rate limit token, %w", ratelimit.QuotaExceededError{Available: 0, Requested: 5})}, transient},
+		{"connection refused", &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "Query", Err: &smithyhttp.RequestSendError{
+			Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}}, transient},
+		{"connection reset", &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, transient},
+		{"DNS timeout", &net.DNSError{Err: "i/o timeout", Name: "dynamodb.us-east-1.amazonaws.com", IsTimeout: true}, transient},
+		{"unexpected EOF", &smithy.OperationError{ServiceID: "S3", OperationName: "UploadPart", Err: io.ErrUnexpectedEOF}, transient},
+		{"deadline exceeded", context.DeadlineExceeded, transient},
+		{"wrapped deadline exceeded", fmt.Errorf("query page 3: %w", context.DeadlineExceeded), transient},
+		{"export deadline", &export.Error{Stage: "query", Err: fmt.Errorf("%w (14m left at start)", export.ErrDeadline)}, transient},
+		{"already transient", &step.TransientStepError{Message: "throttled"}, transient},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := step.Classify(tc.err)
+			if got == nil {
+				t.Fatal("Classify returned nil")
+			}
+			// aws-lambda-go reports the Go type name of the error as
+			// errorType, without unwrapping: the type itself must be right.
+			if diff := cmp.Diff(tc.want, reflect.TypeOf(got).String()); diff != "" {
+				t.Errorf("type (-want +got):\n%s\nerror: %v", diff, tc.err)
+			}
+			if diff := cmp.Diff(tc.err.Error(), got.Error()); diff != "" {
+				t.Errorf("message (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if got := step.Classify(nil); got != nil {
+		t.Errorf("Classify(nil) = %v, want nil", got)
+	}
+}
