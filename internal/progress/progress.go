@@ -111,6 +111,13 @@ func (r *Reporter) Update(s Stats) {
 	r.mu.Unlock()
 }
 
+// Stats returns the latest totals given to Update.
+func (r *Reporter) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cur
+}
+
 // Stop draws the final totals (the bar then ends its line) and stops the
 // Reporter. With ok false the bar line is cleared instead, so an error
 // message can take its place.

@@ -1,0 +1,281 @@
+// Package cli is the terminal front end of the manifest step: it reads an
+// event (any of the three shapes) from a file or stdin, runs the same engine
+// as the Lambda function (step.Handler with awsenv's clients) under a
+// deadline, prints the step's output JSON on stdout and shows progress on
+// stderr. --dry-run renders and validates the config and prints the Query it
+// would run without making any AWS call.
+//
+// Exit codes: ExitOK, ExitPermanent (a PermanentStepError: fix the event,
+// config or permissions), ExitTransient (a TransientStepError, an interrupt,
+// or a usage error: retrying or fixing the command line may help).
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/progress"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
+)
+
+// Exit codes.
+const (
+	ExitOK        = 0
+	ExitPermanent = 1
+	ExitTransient = 2 // also usage errors
+)
+
+// Defaults.
+const (
+	DefaultTimeout = 15 * time.Minute
+	// MaxEventBytes is Lambda's limit on a synchronous invocation's payload.
+	MaxEventBytes = 6 << 20
+)
+
+// Env is what the CLI takes from its process. main fills it from os and
+// awsenv; tests fill it with buffers and fakes.
+type Env struct {
+	Args           []string // without the program name
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	StdinIsTTY     bool
+	StderrIsTTY    bool
+	// Deps builds the AWS clients. It is not called for --dry-run.
+	Deps func(ctx context.Context, log *slog.Logger) (step.Deps, error)
+	// Setenv sets a process environment variable (--profile, --region)
+	// before Deps reads the environment.
+	Setenv func(key, value string) error
+}
+
+// options are the parsed command line.
+type options struct {
+	dryRun   bool
+	timeout  time.Duration
+	progress progress.Mode
+	logLevel slog.Level
+	profile  string
+	region   string
+	event    string // a path, or "-" for stdin
+}
+
+// usageError is a bad command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+const usageText = `Usage: manifest-cli [flags] [EVENT.json | -]
+
+Runs a DynamoDB Query into a JSON Lines manifest in S3, like the Lambda
+function, with your AWS profile or the endpoints in AWS_ENDPOINT_URL,
+AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_S3. The event (orchestrator
+envelope, {"customConfig": ..., "context": ...}, or the bare config) is read
+from the file, or from stdin when the argument is "-" or missing. The output
+JSON goes to stdout; progress and errors go to stderr.
+
+Exit status: 0 done; 1 PermanentStepError (fix the event, config or access);
+2 TransientStepError, interrupted, or a usage error (retrying may help).
+
+Flags:
+`
+
+// Run runs the CLI and returns the exit code. ctx ends the run early (main
+// cancels it on SIGINT/SIGTERM): the export stops and its upload is aborted.
+func Run(ctx context.Context, env Env) int {
+	opts, err := parseArgs(env.Args, env.Stderr, env.StderrIsTTY)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		var ue *usageError
+		if errors.As(err, &ue) { // the flag package has printed its own errors
+			fmt.Fprintf(env.Stderr, "manifest-cli: %v\nRun manifest-cli -h for usage.\n", err)
+		}
+		return ExitTransient
+	}
+	payload, err := readEvent(opts.event, env)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "manifest-cli: %v\n", err)
+		return ExitTransient
+	}
+	ev, err := step.ParseEvent(payload)
+	if err != nil {
+		return fail(env.Stderr, err)
+	}
+	if opts.dryRun {
+		return dryRun(ctx, env, ev)
+	}
+	return run(ctx, env, opts, ev)
+}
+
+func parseArgs(args []string, stderr io.Writer, tty bool) (*options, error) {
+	fs := flag.NewFlagSet("manifest-cli", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	o := &options{}
+	fs.BoolVar(&o.dryRun, "dry-run", false, "render and validate the config and print the Query it would run; no AWS calls")
+	fs.DurationVar(&o.timeout, "timeout", DefaultTimeout, "deadline for the whole run (0: none); the export stops a margin before it and aborts the upload")
+	mode := fs.String("progress", "auto", "progress on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
+	level := fs.String("log-level", "warn", "log level of the engine's JSON logs on stderr: debug, info, warn or error")
+	fs.StringVar(&o.profile, "profile", "", "AWS profile (default: AWS_PROFILE or the default profile)")
+	fs.StringVar(&o.region, "region", "", "AWS region (default: AWS_REGION or the profile's)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	var err error
+	if o.progress, err = progress.ParseMode(*mode, tty); err != nil {
+		return nil, &usageError{"-progress: " + err.Error()}
+	}
+	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
+		return nil, &usageError{fmt.Sprintf("-log-level %q: expected debug, info, warn or error", *level)}
+	}
+	if o.timeout < 0 {
+		return nil, &usageError{fmt.Sprintf("-timeout %s: must not be negative", o.timeout)}
+	}
+	switch fs.NArg() {
+	case 0:
+		o.event = "-"
+	case 1:
+		o.event = fs.Arg(0)
+	default:
+		msg := fmt.Sprintf("expected one event file, got %d arguments: %s", fs.NArg(), strings.Join(fs.Args(), " "))
+		if slices.ContainsFunc(fs.Args()[1:], func(a string) bool { return strings.HasPrefix(a, "-") && a != "-" }) {
+			msg += " (flags go before the event file)"
+		}
+		return nil, &usageError{msg}
+	}
+	return o, nil
+}
+
+// readEvent reads the event from a file or stdin, at most MaxEventBytes.
+func readEvent(name string, env Env) ([]byte, error) {
+	var r io.Reader
+	what := name
+	if name == "-" {
+		if env.StdinIsTTY {
+			return nil, &usageError{"no event: give an event file, or pipe the event JSON into stdin"}
+		}
+		r, what = env.Stdin, "stdin"
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("read event: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, MaxEventBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read event from %s: %w", what, err)
+	}
+	if len(b) > MaxEventBytes {
+		return nil, fmt.Errorf("event in %s is larger than %d bytes, Lambda's payload limit", what, MaxEventBytes)
+	}
+	return b, nil
+}
+
+func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
+	if opts.profile != "" {
+		if err := env.Setenv("AWS_PROFILE", opts.profile); err != nil {
+			return fail(env.Stderr, err)
+		}
+	}
+	if opts.region != "" {
+		if err := env.Setenv("AWS_REGION", opts.region); err != nil {
+			return fail(env.Stderr, err)
+		}
+	}
+	ctx := parent
+	if opts.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(parent, opts.timeout)
+		defer cancel()
+	}
+	// The run id names offloaded items' objects where the Lambda function
+	// uses its request id (CONTRACT.md section 5); it also tags the logs.
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: newUUID()})
+
+	log := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: opts.logLevel}))
+	deps, err := env.Deps(ctx, log)
+	if err != nil {
+		return fail(env.Stderr, &step.PermanentStepError{Message: "AWS setup: " + err.Error()})
+	}
+	h := step.New(deps)
+	cfg, err := h.Plan(ctx, ev)
+	if err != nil {
+		return fail(env.Stderr, err)
+	}
+	where := cfg.Query.TableName
+	if cfg.Query.IndexName != "" {
+		where += " index " + cfg.Query.IndexName
+	}
+	fmt.Fprintf(env.Stderr, "manifest-cli: query %s -> s3://%s/%s\n", where, cfg.Destination.BucketName, cfg.Destination.Key)
+
+	rep := progress.Start(env.Stderr, progress.Options{Mode: opts.progress, Total: cfg.Query.Limit})
+	deps.Export.Progress = func(p export.Progress) {
+		rep.Update(progress.Stats{Items: p.Items, Bytes: p.Bytes, Pages: p.Pages})
+	}
+	out, err := step.New(deps).Run(ctx, ev)
+	if err == nil { // the final totals, whatever the last callback said
+		rep.Update(progress.Stats{Items: out.ItemCount, Bytes: out.SizeBytes, Pages: rep.Stats().Pages})
+	}
+	rep.Stop(err == nil)
+	if err != nil {
+		if parent.Err() != nil {
+			err = &step.TransientStepError{Message: "interrupted: " + err.Error()}
+		}
+		return fail(env.Stderr, err)
+	}
+	var v any = out
+	if ev.Shape == step.Envelope {
+		v = map[string]any{"outputData": out} // as the Lambda function replies
+	}
+	if err := printJSON(env.Stdout, v); err != nil {
+		fmt.Fprintf(env.Stderr, "manifest-cli: write output: %v\n", err)
+		return ExitTransient
+	}
+	return ExitOK
+}
+
+// fail prints err as "Type: message" and returns its exit code.
+func fail(w io.Writer, err error) int {
+	err = step.Classify(err)
+	var te *step.TransientStepError
+	if errors.As(err, &te) {
+		fmt.Fprintf(w, "TransientStepError: %s\n", te.Message)
+		return ExitTransient
+	}
+	fmt.Fprintf(w, "PermanentStepError: %s\n", err.Error())
+	return ExitPermanent
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
