@@ -128,9 +128,17 @@ func (s *Sink) Open(ctx context.Context, in *s3.PutObjectInput) *Writer {
 	return w
 }
 
+// ErrTooLarge is returned by Write when the object would need more than
+// MaxParts parts of the configured size.
+var ErrTooLarge = errors.New("manifest too large")
+
 // Write sends p to the upload. After the upload has failed it returns the
 // upload's error (the root cause), not a closed-pipe error.
 func (w *Writer) Write(p []byte) (int, error) {
+	if limit := w.sink.partSize * MaxParts; w.size+int64(len(p)) > limit {
+		return 0, w.describe(fmt.Errorf("%w: more than S3's %d parts of %d MiB (%d bytes); raise MANIFEST_PART_SIZE_MIB or split the query with query.limit",
+			ErrTooLarge, MaxParts, w.sink.partSize>>20, limit))
+	}
 	n, err := w.pw.Write(p)
 	w.size += int64(n)
 	if err != nil {
