@@ -1,0 +1,87 @@
+// Command benchdriver measures an export (issue 7): the whole handler and
+// the floor against in-process fakes of DynamoDB and S3, each measurement
+// in a child process of its own (this binary re-executed with -job) so that
+// CPU time and peak RSS are per measurement and exclude the fakes; then,
+// optionally, an export from dynalite to versitygw and the cold start.
+//
+//	go run ./cmd/benchdriver -items 10000,1000000 -https-items 100000 -pipeline-pages 100 -e2e-items 5000 -coldstart
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/bench"
+)
+
+func main() {
+	items := flag.String("items", "10000,1000000", "comma-separated item counts for the whole handler and the floor, over HTTP")
+	httpsItems := flag.Int("https-items", 0, "also measure this many items over HTTPS (S3 payloads unsigned); 0: skip")
+	pipePages := flag.Int("pipeline-pages", 100, "pages of the pipelining check; 0: skip")
+	latency := flag.Duration("latency", 10*time.Millisecond, "per-page latency of the pipelining check")
+	e2eItems := flag.Int("e2e-items", 0, "also export this many items from dynalite to versitygw; 0: skip")
+	cold := flag.Bool("coldstart", false, "build bootstrap and report its size (and, with -e2e-items, its init time under the emulator)")
+	job := flag.String("job", "", "internal: run one measurement (JSON bench.Job) and print its figures")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if *job != "" {
+		os.Exit(runJob(ctx, *job))
+	}
+	var sizes []int
+	for s := range strings.SplitSeq(*items, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 0 {
+			fmt.Fprintf(os.Stderr, "-items: %q is not a count\n", s)
+			os.Exit(2)
+		}
+		sizes = append(sizes, n)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	dir, err := os.MkdirTemp("", "benchdriver-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(dir)
+	err = bench.Drive(ctx, bench.DriveOptions{
+		Sizes: sizes, HTTPSItems: *httpsItems, PipelinePages: *pipePages, Latency: *latency,
+		E2EItems: *e2eItems, ColdStart: *cold, Dir: dir,
+		Spawner: bench.Spawner{Self: self, Args: func(j bench.Job) []string {
+			b, _ := json.Marshal(j)
+			return []string{"-job", string(b)}
+		}},
+	}, os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchdriver:", err)
+		os.Exit(1)
+	}
+}
+
+func runJob(ctx context.Context, spec string) int {
+	var j bench.Job
+	if err := json.Unmarshal([]byte(spec), &j); err != nil {
+		fmt.Fprintln(os.Stderr, "-job:", err)
+		return 2
+	}
+	fig, err := bench.RunJob(ctx, j)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "job:", err)
+		return 1
+	}
+	b, _ := json.Marshal(fig)
+	fmt.Println(string(b))
+	return 0
+}
