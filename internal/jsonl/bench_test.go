@@ -1,0 +1,56 @@
+package jsonl_test
+
+import (
+	"testing"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// benchItem returns a realistic order item of about 400 bytes of plain JSON:
+// keys, strings, numbers, a boolean, a null, a nested map, a list of maps, a
+// string set and a small binary.
+func benchItem() map[string]types.AttributeValue {
+	return item{
+		"pk":        &avS{Value: "USER#8f3a2c1e-5b7d-4e9a-a1c2-3d4e5f6a7b8c"},
+		"sk":        &avS{Value: "ORDER#2024-05-17T10:32:11.512Z#000123"},
+		"status":    &avS{Value: "SHIPPED"},
+		"total":     &avN{Value: "1249.99"},
+		"quantity":  &avN{Value: "3"},
+		"createdAt": &avN{Value: "1715941931512"},
+		"gift":      &avBOOL{Value: false},
+		"note":      &avNULL{Value: true},
+		"customer": &avM{Value: item{
+			"name":  &avS{Value: "Zoë Müller"},
+			"email": &avS{Value: "zoe.mueller@example.com"},
+			"tier":  &avS{Value: "gold"},
+		}},
+		"lines": &avL{Value: attrs{
+			&avM{Value: item{"sku": &avS{Value: "SKU-1042"}, "qty": &avN{Value: "1"}, "price": &avN{Value: "999.99"}}},
+			&avM{Value: item{"sku": &avS{Value: "SKU-2210"}, "qty": &avN{Value: "2"}, "price": &avN{Value: "125.00"}}},
+		}},
+		"tags":  &avSS{Value: []string{"priority", "fragile"}},
+		"thumb": &avB{Value: []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10")},
+	}
+}
+
+func BenchmarkAppendItem(b *testing.B) {
+	it := benchItem()
+	for _, f := range []jsonl.Format{jsonl.Plain, jsonl.DynamoDB} {
+		b.Run(f.String(), func(b *testing.B) {
+			e := jsonl.NewEncoder(f)
+			buf, err := e.AppendItem(nil, it)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(buf)))
+			b.ReportAllocs()
+			for b.Loop() {
+				buf, err = e.AppendItem(buf[:0], it)
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
