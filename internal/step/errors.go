@@ -35,17 +35,26 @@ func (e *TransientStepError) Error() string { return e.Message }
 func permanent(err error) error { return &PermanentStepError{Message: err.Error()} }
 
 // Classify turns any error into a *PermanentStepError or *TransientStepError,
-// keeping its message. Errors that already are one are returned as they are.
+// keeping its whole message. A step error wrapped by another layer keeps
+// its kind.
 func Classify(err error) error {
 	if err == nil {
 		return nil
 	}
 	var pe *PermanentStepError
 	var te *TransientStepError
-	if errors.As(err, &pe) || errors.As(err, &te) {
-		return err
-	}
-	if isTransient(err) {
+	switch {
+	case errors.As(err, &pe):
+		if err == error(pe) {
+			return pe
+		}
+		return &PermanentStepError{Message: err.Error()}
+	case errors.As(err, &te):
+		if err == error(te) {
+			return te
+		}
+		return &TransientStepError{Message: err.Error()}
+	case isTransient(err):
 		return &TransientStepError{Message: err.Error()}
 	}
 	return &PermanentStepError{Message: err.Error()}
@@ -70,47 +79,54 @@ var (
 	}
 )
 
-// isTransient says whether retrying err may help.
+// isTransient says whether retrying err may help. Errors it does not
+// recognise (a failed read, a closed connection) are taken as transient:
+// most likely the network's doing.
 func isTransient(err error) bool {
+	transient, known := errorKind(err)
+	return transient || !known
+}
+
+// errorKind says whether err is transient, and whether it is a kind of error
+// this package recognises at all.
+func errorKind(err error) (transient, known bool) {
 	var pe *PermanentStepError
 	if errors.As(err, &pe) {
-		return false
+		return false, true
 	}
 	var ee *export.Error
 	if errors.As(err, &ee) && ee.Stage == "encode" {
-		return false
+		return false, true
 	}
 	if errors.Is(err, export.ErrDeadline) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return true
+		return true, true
 	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		code := api.ErrorCode()
 		switch {
 		case transientCodes[code]:
-			return true
+			return true, true
 		case permanentCodes[code], strings.HasPrefix(code, "KMS."):
-			return false
+			return false, true
 		}
 	}
 	var re *smithyhttp.ResponseError
 	if errors.As(err, &re) {
-		return re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == 429
+		return re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == 429, true
 	}
 	var me *retry.MaxAttemptsError
 	if errors.As(err, &me) {
-		return true
+		return true, true
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
-		return true
+		return true, true
 	}
 	if api != nil {
-		return api.ErrorFault() == smithy.FaultServer
+		return api.ErrorFault() == smithy.FaultServer, true
 	}
-	// Anything else (a failed read, a closed connection) is most likely the
-	// network's doing.
-	return true
+	return false, false
 }
 
 // response turns a classified error into what aws-lambda-go reports. It

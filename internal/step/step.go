@@ -188,7 +188,7 @@ func renderError(err error) error {
 	var errs render.Errors
 	if errors.As(err, &errs) {
 		for _, e := range errs {
-			if e.Err != nil && isTransient(e.Err) {
+			if transient, _ := errorKind(e.Err); e.Err != nil && transient {
 				return &TransientStepError{Message: "template: " + err.Error()}
 			}
 		}
