@@ -1,6 +1,7 @@
 package attr
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -181,4 +182,43 @@ func TestIsJSONNumber(t *testing.T) {
 			t.Errorf("isJSONNumber(%q) = true, want false", s)
 		}
 	}
+}
+
+// FuzzNumber checks the number functions against each other and against
+// encoding/json on arbitrary strings: AppendJSONNumber's output is always a
+// valid JSON number with the same value, and what CheckNumber accepts the
+// other functions accept too.
+func FuzzNumber(f *testing.F) {
+	for _, s := range []string{"0", "-0", "1.50", "+5", ".5", "5.", "007", "1e+5", "1E-130", "9.9999999999999999999999999999999999999E+125", "1e126", "NaN", "", "-", "0x1F", " 1", "1e99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out, err := AppendJSONNumber(nil, s)
+		if (err == nil) != IsNumber(s) {
+			t.Fatalf("AppendJSONNumber(%q) error %v, but IsNumber = %v", s, err, IsNumber(s))
+		}
+		if isJSONNumber(s) && !json.Valid([]byte(s)) {
+			t.Fatalf("isJSONNumber(%q) but json.Valid is false", s)
+		}
+		if json.Valid([]byte(s)) && s != "" && strings.IndexByte("-0123456789", s[0]) >= 0 && strings.TrimSpace(s) == s && !isJSONNumber(s) {
+			t.Fatalf("json.Valid(%q) but isJSONNumber is false", s)
+		}
+		if err != nil {
+			if CheckNumber(s) == nil {
+				t.Fatalf("CheckNumber(%q) accepts what AppendJSONNumber rejects", s)
+			}
+			return
+		}
+		if !isJSONNumber(string(out)) || !json.Valid(out) {
+			t.Fatalf("AppendJSONNumber(%q) = %q, not a JSON number", s, out)
+		}
+		c1, err1 := CanonicalNumber(s)
+		c2, err2 := CanonicalNumber(string(out))
+		if err1 != nil || err2 != nil || c1 != c2 {
+			t.Fatalf("AppendJSONNumber(%q) = %q changed the value: %q (%v) vs %q (%v)", s, out, c1, err1, c2, err2)
+		}
+		if (CheckNumber(s) == nil) != (CheckNumber(string(out)) == nil) && s[0] != '+' {
+			t.Fatalf("CheckNumber disagrees on %q and its JSON form %q", s, out)
+		}
+	})
 }
