@@ -1,7 +1,10 @@
 package jsonl_test
 
 import (
+	"encoding/json"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -52,5 +55,32 @@ func BenchmarkAppendItem(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkBaseline is the way this package replaces: the SDK's
+// attributevalue.UnmarshalMap into a map[string]any, then json.Marshal, on the
+// same item as BenchmarkAppendItem/plain (the output is the same but for
+// number spelling and set types).
+func BenchmarkBaseline(b *testing.B) {
+	it := benchItem()
+	var m map[string]any
+	if err := attributevalue.UnmarshalMap(it, &m); err != nil {
+		b.Fatal(err)
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(out)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var m map[string]any
+		if err := attributevalue.UnmarshalMap(it, &m); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := json.Marshal(m); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
