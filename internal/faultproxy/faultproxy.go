@@ -192,6 +192,7 @@ type Request struct {
 	URL     string
 	Fault   string // the fault injected, "" when passed through
 	Status  int    // status sent to the client; 0 when the connection was dropped before one
+	Err     string // why the proxy could not forward the request (a 502), if it could not
 }
 
 type rule struct {
@@ -234,8 +235,11 @@ func New(upstream string) (*Proxy, error) {
 			r.Out.Host = r.In.Host
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			// The upstream failed (or the client went away during a
-			// delay): a 502 that the test will see in its records.
+			// The upstream failed: a 502 that the test will see in its
+			// records, with the reason.
+			if e, ok := r.Context().Value(errKey{}).(*string); ok {
+				*e = err.Error()
+			}
 			w.WriteHeader(http.StatusBadGateway)
 		},
 		ErrorLog: discardLogger(),
@@ -337,6 +341,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	svc, op := Operation(r)
 	rec := Request{Service: svc, Op: op, Method: r.Method, URL: r.URL.String()}
 	sw := &statusWriter{ResponseWriter: w}
+	r = r.WithContext(context.WithValue(r.Context(), errKey{}, &rec.Err))
 	defer func() {
 		rec.Status = sw.status
 		p.record(rec)
@@ -382,6 +387,8 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+type errKey struct{}
 
 // errCut is what a cut body returns after its bytes.
 var errCut = errors.New("faultproxy: body cut")
