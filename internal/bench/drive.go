@@ -109,7 +109,7 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 		}
 	}
 	if o.ColdStart {
-		if err := coldStart(ctx, o, w); err != nil {
+		if err := coldStart(ctx, o, fakes.Env(), w); err != nil {
 			return fmt.Errorf("cold start: %w", err)
 		}
 	}
