@@ -48,12 +48,14 @@ func BenchmarkAppendItem(b *testing.B) {
 			}
 			b.SetBytes(int64(len(buf)))
 			b.ReportAllocs()
+			cpu := processCPU()
 			for b.Loop() {
 				buf, err = e.AppendItem(buf[:0], it)
 				if err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, cpu)
 		})
 	}
 }
@@ -74,6 +76,8 @@ func BenchmarkBaseline(b *testing.B) {
 	}
 	b.SetBytes(int64(len(out)))
 	b.ReportAllocs()
+	cpu := processCPU()
+	defer reportCPU(b, cpu)
 	for b.Loop() {
 		var m map[string]any
 		if err := attributevalue.UnmarshalMap(it, &m); err != nil {
@@ -83,4 +87,14 @@ func BenchmarkBaseline(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// reportCPU reports the process CPU time used since start per operation, as
+// cpu-ns/op: on a loaded machine it is steadier than wall time. It includes
+// the garbage collector's work on other threads.
+func reportCPU(b *testing.B, start int64) {
+	if start == 0 || b.N == 0 {
+		return
+	}
+	b.ReportMetric(float64(processCPU()-start)/float64(b.N), "cpu-ns/op")
 }

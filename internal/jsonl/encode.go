@@ -88,9 +88,7 @@ func (e *Encoder) appendMap(dst []byte, m map[string]types.AttributeValue, level
 	for k, v := range m {
 		ents = append(ents, entry{k, v})
 	}
-	if len(ents) > 1 {
-		slices.SortFunc(ents, func(a, b entry) int { return strings.Compare(a.key, b.key) })
-	}
+	sortEntries(ents)
 	e.scratch[level] = ents
 	// Forget the members once written, so the scratch keeps no item alive.
 	defer clear(ents)
@@ -114,16 +112,34 @@ func (e *Encoder) appendMap(dst []byte, m map[string]types.AttributeValue, level
 	return append(dst, '}'), nil
 }
 
+// insertionSortMax is the size up to which sortEntries sorts by insertion,
+// inlining the comparison; most items and maps are this small.
+const insertionSortMax = 16
+
+// sortEntries sorts ents by key in Go string order (UTF-8 bytes, which is
+// code point order).
+func sortEntries(ents []entry) {
+	if len(ents) > insertionSortMax {
+		slices.SortFunc(ents, func(a, b entry) int { return strings.Compare(a.key, b.key) })
+		return
+	}
+	for i := 1; i < len(ents); i++ {
+		for j := i; j > 0 && ents[j].key < ents[j-1].key; j-- {
+			ents[j], ents[j-1] = ents[j-1], ents[j]
+		}
+	}
+}
+
 // appendValue appends av, a value at nesting level level (top-level attributes
 // are at level 1).
 func (e *Encoder) appendValue(dst []byte, av types.AttributeValue, level int) ([]byte, *Error) {
-	if attr.IsNilMember(av) {
-		return dst, errorf("expected an attribute value, got nil (%T)", av)
-	}
 	dyn := e.format == DynamoDB
 	var err *Error
 	switch v := av.(type) {
 	case *types.AttributeValueMemberS:
+		if v == nil {
+			return dst, nilValue(av)
+		}
 		if dyn {
 			dst = append(dst, `{"S":`...)
 		}
@@ -131,6 +147,9 @@ func (e *Encoder) appendValue(dst []byte, av types.AttributeValue, level int) ([
 			return dst, err
 		}
 	case *types.AttributeValueMemberN:
+		if v == nil {
+			return dst, nilValue(av)
+		}
 		if dyn {
 			dst = append(dst, `{"N":`...)
 		}
@@ -138,11 +157,17 @@ func (e *Encoder) appendValue(dst []byte, av types.AttributeValue, level int) ([
 			return dst, err
 		}
 	case *types.AttributeValueMemberB:
+		if v == nil {
+			return dst, nilValue(av)
+		}
 		if dyn {
 			dst = append(dst, `{"B":`...)
 		}
 		dst = appendBase64(dst, v.Value)
 	case *types.AttributeValueMemberBOOL:
+		if v == nil {
+			return dst, nilValue(av)
+		}
 		if dyn {
 			dst = append(dst, `{"BOOL":`...)
 		}
@@ -152,6 +177,9 @@ func (e *Encoder) appendValue(dst []byte, av types.AttributeValue, level int) ([
 			dst = append(dst, "false"...)
 		}
 	case *types.AttributeValueMemberNULL:
+		if v == nil {
+			return dst, nilValue(av)
+		}
 		// DynamoDB's NULL always holds true; the SDK's zero value does not
 		// matter.
 		if dyn {
@@ -160,6 +188,9 @@ func (e *Encoder) appendValue(dst []byte, av types.AttributeValue, level int) ([
 			dst = append(dst, "null"...)
 		}
 	case *types.AttributeValueMemberL:
+		if v == nil {
+			return dst, nilValue(av)
+		}
 		if level > attr.MaxDepth {
 			return dst, tooDeep()
 		}
@@ -177,6 +208,9 @@ func (e *Encoder) appendValue(dst []byte, av types.AttributeValue, level int) ([
 		}
 		dst = append(dst, ']')
 	case *types.AttributeValueMemberM:
+		if v == nil {
+			return dst, nilValue(av)
+		}
 		if level > attr.MaxDepth {
 			return dst, tooDeep()
 		}
@@ -187,6 +221,9 @@ func (e *Encoder) appendValue(dst []byte, av types.AttributeValue, level int) ([
 			return dst, err
 		}
 	case *types.AttributeValueMemberSS:
+		if v == nil {
+			return dst, nilValue(av)
+		}
 		if dyn {
 			dst = append(dst, `{"SS":`...)
 		}
@@ -201,6 +238,9 @@ func (e *Encoder) appendValue(dst []byte, av types.AttributeValue, level int) ([
 		}
 		dst = append(dst, ']')
 	case *types.AttributeValueMemberNS:
+		if v == nil {
+			return dst, nilValue(av)
+		}
 		if dyn {
 			dst = append(dst, `{"NS":`...)
 		}
@@ -215,6 +255,9 @@ func (e *Encoder) appendValue(dst []byte, av types.AttributeValue, level int) ([
 		}
 		dst = append(dst, ']')
 	case *types.AttributeValueMemberBS:
+		if v == nil {
+			return dst, nilValue(av)
+		}
 		if dyn {
 			dst = append(dst, `{"BS":`...)
 		}
@@ -226,7 +269,12 @@ func (e *Encoder) appendValue(dst []byte, av types.AttributeValue, level int) ([
 			dst = appendBase64(dst, b)
 		}
 		dst = append(dst, ']')
+	case nil:
+		return dst, nilValue(av)
 	case *types.UnknownUnionMember:
+		if v == nil {
+			return dst, nilValue(av)
+		}
 		return dst, errorf("expected a known attribute value type, got the unknown DynamoDB type %q", v.Tag)
 	default:
 		return dst, errorf("expected an attribute value of a DynamoDB type, got %T", av)
@@ -235,6 +283,10 @@ func (e *Encoder) appendValue(dst []byte, av types.AttributeValue, level int) ([
 		dst = append(dst, '}')
 	}
 	return dst, nil
+}
+
+func nilValue(av types.AttributeValue) *Error {
+	return errorf("expected an attribute value, got nil (%T)", av)
 }
 
 func tooDeep() *Error {
