@@ -199,7 +199,11 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 		if err := context.Cause(qctx); err != nil && qctx.Err() != nil {
 			return fail("deadline", err)
 		}
-		st.progress(w.Size()+int64(bw.Buffered()), opts.ProgressInterval)
+		size := w.Size() + int64(bw.Buffered())
+		st.progress(size, opts.ProgressInterval)
+		if opts.Progress != nil {
+			opts.Progress(Progress{Items: st.items, Bytes: size, Pages: st.pages, Elapsed: time.Since(st.start)})
+		}
 	}
 	<-fetched
 	if qerr != nil {
