@@ -13,6 +13,7 @@
 package faultproxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -242,7 +243,11 @@ func New(upstream string) (*Proxy, error) {
 			}
 			w.WriteHeader(http.StatusBadGateway)
 		},
-		ErrorLog: discardLogger(),
+		// A fresh connection per request: dynalite (node) closes idle
+		// connections after 5 s, and a POST sent on one that is closing is
+		// not retried by the transport, which would show as a spurious 502.
+		Transport: &http.Transport{DisableKeepAlives: true},
+		ErrorLog:  discardLogger(),
 	}
 	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(p.serve))
 	// httptest listens on 127.0.0.1:0.
@@ -377,6 +382,14 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		// connection) when copying the body fails.
 		cp.ServeHTTP(sw, r)
 	case kindDelay:
+		// Read the body first: the server notices a client that hangs up
+		// (and cancels r's context) only once the body has been read.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			rec.Fault += " (client gave up)"
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		t := time.NewTimer(f.delay)
 		defer t.Stop()
 		select {
