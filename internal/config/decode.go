@@ -29,6 +29,9 @@ var (
 	tableARNRE  = regexp.MustCompile(`^arn:aws[a-zA-Z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}$`)
 	bucketRE    = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{1,253}[a-zA-Z0-9]$`)
 	sseValues   = []string{"AES256", "aws:kms", "aws:kms:dsse"}
+	// Expression placeholders as DynamoDB accepts them.
+	valuePlaceholderRE = regexp.MustCompile(`^:[A-Za-z0-9_]+$`)
+	namePlaceholderRE  = regexp.MustCompile(`^#[A-Za-z0-9_]+$`)
 )
 
 // Decode validates a rendered config tree and returns the typed Config.
@@ -90,18 +93,21 @@ func (d *decoder) query(q *Query, m map[string]any) {
 			d.errs.add("query.expressionAttributeValues", "empty: the key condition needs at least one value")
 		}
 		for _, k := range sortedKeys(vals) {
-			if !strings.HasPrefix(k, ":") || len(k) < 2 {
-				d.errs.add("query.expressionAttributeValues."+k, "placeholder names start with ':' (e.g. \":pk\")")
+			if !valuePlaceholderRE.MatchString(k) {
+				d.errs.add("query.expressionAttributeValues."+k, "placeholder names are ':' then letters, digits or _ (e.g. \":pk\")")
 			}
 		}
 		q.ExpressionAttributeValues = d.item("query.expressionAttributeValues", vals)
 	}
 	if names, ok := d.object("query.expressionAttributeNames", m["expressionAttributeNames"], false); ok {
+		if len(names) == 0 {
+			d.errs.add("query.expressionAttributeNames", "empty: leave the field out instead")
+		}
 		q.ExpressionAttributeNames = make(map[string]string, len(names))
 		for _, k := range sortedKeys(names) {
 			field := "query.expressionAttributeNames." + k
-			if !strings.HasPrefix(k, "#") || len(k) < 2 {
-				d.errs.add(field, "placeholder names start with '#' (e.g. \"#status\")")
+			if !namePlaceholderRE.MatchString(k) {
+				d.errs.add(field, "placeholder names are '#' then letters, digits or _ (e.g. \"#status\")")
 			}
 			if s, ok := d.str(field, names[k], true); ok {
 				q.ExpressionAttributeNames[k] = s
@@ -127,7 +133,11 @@ func (d *decoder) query(q *Query, m map[string]any) {
 		q.PageSize = int32(n)
 	}
 	if start, ok := d.object("query.exclusiveStartKey", m["exclusiveStartKey"], false); ok {
-		q.ExclusiveStartKey = d.item("query.exclusiveStartKey", start)
+		if len(start) == 0 {
+			d.errs.add("query.exclusiveStartKey", "empty: leave the field out to start at the beginning")
+		} else {
+			q.ExclusiveStartKey = d.item("query.exclusiveStartKey", start)
+		}
 	}
 }
 
@@ -165,6 +175,9 @@ func (d *decoder) destination(dst *Destination, m map[string]any) {
 			d.errs.add("destination.kmsKeyId", "given with serverSideEncryption %q; a KMS key needs \"aws:kms\" or \"aws:kms:dsse\"", dst.ServerSideEncryption)
 		}
 		dst.KMSKeyID = s
+		if dst.ServerSideEncryption == "" {
+			dst.ServerSideEncryption = "aws:kms" // a KMS key means SSE-KMS; S3 rejects the key alone
+		}
 	}
 	if s, ok := d.str("destination.expectedBucketOwner", m["expectedBucketOwner"], false); ok {
 		if len(s) != 12 || strings.Trim(s, "0123456789") != "" {
