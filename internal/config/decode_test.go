@@ -103,7 +103,7 @@ func TestDecodeErrors(t *testing.T) {
 			`query.tableName: "a b" is not a table name (3 to 255 of a-z A-Z 0-9 _ - .) or a table ARN`,
 			`destination.bucketName: "-x" is not a bucket name (3 to 255 of a-z 0-9 . - _, starting and ending with a letter or digit)`}},
 		{name: "placeholders", json: strings.Replace(minimal, `{":pk":"USER#1"}`, `{"pk":"USER#1"}`, 1), want: []string{
-			`query.expressionAttributeValues.pk: placeholder names are ':' (e.g. ":pk")`}},
+			`query.expressionAttributeValues.pk: placeholder names are ':' then letters`}},
 		{name: "descriptor with the wrong JSON type", json: strings.Replace(minimal, `{":pk":"USER#1"}`, `{":pk":{"N":5}}`, 1), want: []string{
 			`query.expressionAttributeValues.:pk.N`}},
 		{name: "format and encryption", json: strings.Replace(minimal, `"key":"m.jsonl"}`, `"key":"m.jsonl","serverSideEncryption":"kms"},"output":{"format":"csv"}`, 1), want: []string{
