@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -63,10 +64,49 @@ func Decode(tree map[string]any, extraTopKeys ...string) (*Config, error) {
 	if b, ok := d.boolean("enableItemOffloading", tree["enableItemOffloading"]); ok {
 		cfg.EnableItemOffloading = b
 	}
+	if len(d.errs) == 0 {
+		d.placeholders(&cfg.Query)
+	}
 	if len(d.errs) > 0 {
 		return nil, d.errs
 	}
 	return cfg, nil
+}
+
+var placeholderRE = regexp.MustCompile(`[:#][A-Za-z0-9_]+`)
+
+// placeholders reports what DynamoDB would reject with a ValidationException
+// that names no field: a placeholder used in an expression but not defined,
+// or defined but used in none.
+func (d *decoder) placeholders(q *Query) {
+	used := map[string]bool{}
+	for _, e := range []struct{ field, expr string }{
+		{"query.keyConditionExpression", q.KeyConditionExpression},
+		{"query.filterExpression", q.FilterExpression},
+		{"query.projectionExpression", q.ProjectionExpression},
+	} {
+		for _, p := range placeholderRE.FindAllString(e.expr, -1) {
+			used[p] = true
+			_, isValue := q.ExpressionAttributeValues[p]
+			_, isName := q.ExpressionAttributeNames[p]
+			switch {
+			case p[0] == ':' && !isValue:
+				d.errs.add(e.field, "uses %s, which query.expressionAttributeValues does not define", p)
+			case p[0] == '#' && !isName:
+				d.errs.add(e.field, "uses %s, which query.expressionAttributeNames does not define", p)
+			}
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(q.ExpressionAttributeValues)) {
+		if !used[k] {
+			d.errs.add("query.expressionAttributeValues."+k, "defined but used in no expression (DynamoDB rejects unused values)")
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(q.ExpressionAttributeNames)) {
+		if !used[k] {
+			d.errs.add("query.expressionAttributeNames."+k, "defined but used in no expression (DynamoDB rejects unused names)")
+		}
+	}
 }
 
 type decoder struct{ errs Errors }

@@ -104,6 +104,11 @@ func TestDecodeErrors(t *testing.T) {
 			`destination.bucketName: "-x" is not a bucket name (3 to 255 of a-z 0-9 . - _, starting and ending with a letter or digit)`}},
 		{name: "placeholders", json: strings.Replace(minimal, `{":pk":"USER#1"}`, `{"pk":"USER#1"}`, 1), want: []string{
 			`query.expressionAttributeValues.pk: placeholder names are ':' then letters`}},
+		{name: "undefined and unused placeholders", json: strings.Replace(minimal, `"keyConditionExpression":"PK = :pk","expressionAttributeValues":{":pk":"USER#1"}`,
+			`"keyConditionExpression":"#k = :pk","filterExpression":"x > :min","expressionAttributeValues":{":pk":"USER#1",":extra":1},"expressionAttributeNames":{"#k":"PK","#unused":"x"}`, 1), want: []string{
+			"query.filterExpression: uses :min, which query.expressionAttributeValues does not define",
+			"query.expressionAttributeValues.:extra: defined but used in no expression",
+			"query.expressionAttributeNames.#unused: defined but used in no expression"}},
 		{name: "descriptor with the wrong JSON type", json: strings.Replace(minimal, `{":pk":"USER#1"}`, `{":pk":{"N":5}}`, 1), want: []string{
 			`query.expressionAttributeValues.:pk.N`}},
 		{name: "format and encryption", json: strings.Replace(minimal, `"key":"m.jsonl"}`, `"key":"m.jsonl","serverSideEncryption":"kms"},"output":{"format":"csv"}`, 1), want: []string{

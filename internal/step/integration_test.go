@@ -278,8 +278,8 @@ func TestFailuresLeaveNothing(t *testing.T) {
 			wantType: "PermanentStepError", wantMsg: []string{"no-such-table", "ResourceNotFoundException"}},
 		{name: "missing bucket", mutate: func(c map[string]any) { c["destination"].(map[string]any)["bucketName"] = "no-such-bucket-x" },
 			wantType: "PermanentStepError", wantMsg: []string{"no-such-bucket-x", "NoSuchBucket", "50 items"}, bucket: "no-such-bucket-x"},
-		{name: "bad key condition", mutate: func(c map[string]any) { c["query"].(map[string]any)["keyConditionExpression"] = "PK = :nope" },
-			wantType: "PermanentStepError", wantMsg: []string{"ValidationException", ":nope"}},
+		{name: "bad key condition", mutate: func(c map[string]any) { c["query"].(map[string]any)["keyConditionExpression"] = "PK == :partitionKey" },
+			wantType: "PermanentStepError", wantMsg: []string{"ValidationException", "table t-"}},
 		{name: "missing template path", mutate: func(c map[string]any) {
 			c["destination"].(map[string]any)["key"] = "m/{{initialContextData.missing}}.jsonl"
 		}, wantType: "PermanentStepError", wantMsg: []string{"destination.key", "initialContextData.missing"}},
