@@ -68,9 +68,10 @@ build-ManifestFunction:
 demo: tools
 	$(GO) run ./cmd/demo
 
-## bench: benchmarks (see README, Performance).
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+## bench: Go benchmarks, then the driver's whole-run figures (docs/performance.md). Needs `make tools` for the end-to-end row.
+bench: tools
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/jsonl/ ./internal/bench/
+	$(GO) run ./cmd/benchdriver -items 10000,1000000 -https-items 100000 -pipeline-pages 100 -e2e-items 5000 -coldstart
 
 clean:
 	rm -rf bin
