@@ -38,6 +38,8 @@ const (
 // invocation's deadline.
 var ErrDeadline = errors.New("stopped before the invocation's deadline")
 
+var errPanic = errors.New("panic")
+
 // Options tunes an export. The zero value uses the defaults.
 type Options struct {
 	Prefetch         int           // pages fetched ahead of the encoder
@@ -93,7 +95,7 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Run exports cfg's Query to cfg's destination.
-func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, opts Options) (*Result, error) {
+func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, opts Options) (res *Result, err error) {
 	if opts.Prefetch <= 0 {
 		opts.Prefetch = DefaultPrefetch
 	}
@@ -125,6 +127,19 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 
 	w := snk.Open(ctx, putInput(&cfg.Destination))
 	pages := make(chan *query.Page, opts.Prefetch)
+	defer func() {
+		// A panic while encoding must not leave the upload open: abort it and
+		// report the panic as an error.
+		if p := recover(); p != nil {
+			cancel(errPanic)
+			go func() {
+				for range pages {
+				}
+			}()
+			_ = w.Abort(errPanic)
+			res, err = nil, &Error{Stage: "internal", Err: fmt.Errorf("panic while exporting: %v", p)}
+		}
+	}()
 	var qres query.Result
 	var qerr error
 	fetched := make(chan struct{})

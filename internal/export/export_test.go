@@ -1,0 +1,158 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
+)
+
+// pagedDB serves n pages of one item each, waiting delay before each.
+type pagedDB struct {
+	n     int
+	delay time.Duration
+	mu    sync.Mutex
+	calls int
+}
+
+func (d *pagedDB) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	d.mu.Lock()
+	d.calls++
+	i := d.calls
+	d.mu.Unlock()
+	select {
+	case <-time.After(d.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	out := &dynamodb.QueryOutput{Items: []map[string]types.AttributeValue{{"i": &types.AttributeValueMemberN{Value: fmt.Sprint(i)}}}}
+	if i < d.n {
+		out.LastEvaluatedKey = map[string]types.AttributeValue{"k": &types.AttributeValueMemberN{Value: fmt.Sprint(i)}}
+	}
+	return out, nil
+}
+
+// memS3 stores single-part objects and counts multipart calls.
+type memS3 struct {
+	mu      sync.Mutex
+	objects map[string]string
+	aborts  int
+}
+
+func (m *memS3) PutObject(_ context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	b, err := io.ReadAll(in.Body)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.objects[aws.ToString(in.Key)] = string(b)
+	return &s3.PutObjectOutput{}, nil
+}
+func (m *memS3) UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+	return nil, errors.New("unexpected UploadPart")
+}
+func (m *memS3) CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
+	return nil, errors.New("unexpected CreateMultipartUpload")
+}
+func (m *memS3) CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
+	return nil, errors.New("unexpected CompleteMultipartUpload")
+}
+func (m *memS3) AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.aborts++
+	return &s3.AbortMultipartUploadOutput{}, nil
+}
+
+func testConfig() *config.Config {
+	return &config.Config{
+		Query:       config.Query{TableName: "t", KeyConditionExpression: "k = :k"},
+		Destination: config.Destination{BucketName: "b", Key: "m.jsonl", ContentType: config.DefaultContentType, Overwrite: true},
+	}
+}
+
+func TestRunWritesEveryPage(t *testing.T) {
+	s3m := &memS3{objects: map[string]string{}}
+	db := &pagedDB{n: 5}
+	var progress []Progress
+	res, err := Run(context.Background(), db, sink.New(s3m, sink.Options{}), testConfig(), Options{Progress: func(p Progress) { progress = append(progress, p) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "{\"i\":1}\n{\"i\":2}\n{\"i\":3}\n{\"i\":4}\n{\"i\":5}\n"
+	if got := s3m.objects["m.jsonl"]; got != want || res.Items != 5 || res.Pages != 5 || res.Object.Size != int64(len(want)) {
+		t.Errorf("object %q, result %+v; want %q", got, res, want)
+	}
+	if len(progress) != 5 || progress[4].Items != 5 || progress[4].Pages != 5 {
+		t.Errorf("progress = %+v, want one call per page ending at 5 items", progress)
+	}
+}
+
+// The export stops a margin before the deadline, before the context ends,
+// and leaves nothing.
+func TestRunStopsBeforeTheDeadline(t *testing.T) {
+	s3m := &memS3{objects: map[string]string{}}
+	db := &pagedDB{n: 1000, delay: 20 * time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	_, err := Run(ctx, db, sink.New(s3m, sink.Options{}), testConfig(), Options{DeadlineMargin: 300 * time.Millisecond})
+	if ctx.Err() != nil {
+		t.Fatalf("Run returned after the invocation's deadline")
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Stage != "deadline" || !errors.Is(err, ErrDeadline) {
+		t.Fatalf("err = %v, want a deadline Error", err)
+	}
+	if e.Items == 0 || !strings.Contains(err.Error(), fmt.Sprintf("%d items written", e.Items)) {
+		t.Errorf("error %q does not say how many items were written", err)
+	}
+	if len(s3m.objects) != 0 {
+		t.Errorf("objects left: %v", s3m.objects)
+	}
+}
+
+// A panic on the encoding goroutine becomes an error and aborts the upload.
+func TestRunRecoversPanics(t *testing.T) {
+	s3m := &memS3{objects: map[string]string{}}
+	db := &pagedDB{n: 3}
+	_, err := Run(context.Background(), db, sink.New(s3m, sink.Options{}), testConfig(), Options{Progress: func(Progress) { panic("boom") }})
+	var e *Error
+	if !errors.As(err, &e) || e.Stage != "internal" || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("err = %v, want an internal Error mentioning the panic", err)
+	}
+	if len(s3m.objects) != 0 {
+		t.Errorf("objects left: %v", s3m.objects)
+	}
+}
+
+func TestRunQueryErrorStopsAndAborts(t *testing.T) {
+	s3m := &memS3{objects: map[string]string{}}
+	db := failingDB{err: errors.New("throttled for good")}
+	_, err := Run(context.Background(), db, sink.New(s3m, sink.Options{}), testConfig(), Options{})
+	var e *Error
+	if !errors.As(err, &e) || e.Stage != "query" || !strings.Contains(err.Error(), "table t") {
+		t.Fatalf("err = %v, want a query Error naming the table", err)
+	}
+	if len(s3m.objects) != 0 {
+		t.Errorf("objects left: %v", s3m.objects)
+	}
+}
+
+type failingDB struct{ err error }
+
+func (f failingDB) Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	return nil, f.err
+}
