@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -154,7 +155,8 @@ func describe(v any) string {
 // {"L": [...]} whose elements are DynamoDB JSON, and {"M": {...}} whose values
 // are DynamoDB JSON. A descriptor whose value has the wrong JSON type, an
 // invalid number or base64 string, an empty set and a set with duplicate
-// members (numbers compared by value) are errors.
+// members (numbers compared by value) are errors, and so are strings and keys
+// that are not valid UTF-8 (which encoding/json never produces).
 //
 // Numbers must be what DynamoDB accepts (see CheckNumber): at most 38
 // significant digits, magnitude from 1e-130 to below 1e126. Lists and maps may
@@ -174,6 +176,9 @@ func FromJSON(v any) (types.AttributeValue, error) {
 func ItemFromJSON(m map[string]any) (map[string]types.AttributeValue, error) {
 	out := make(map[string]types.AttributeValue, len(m))
 	for _, k := range sortedKeys(m) {
+		if err := checkUTF8(k); err != nil {
+			return nil, err.at(KeyStep(k))
+		}
 		av, err := fromPlain(m[k], 1)
 		if err != nil {
 			return nil, err.at(KeyStep(k))
@@ -200,6 +205,9 @@ func fromPlain(v any, level int) (types.AttributeValue, *Error) {
 	case bool:
 		return &types.AttributeValueMemberBOOL{Value: v}, nil
 	case string:
+		if err := checkUTF8(v); err != nil {
+			return nil, err
+		}
 		return &types.AttributeValueMemberS{Value: v}, nil
 	case json.Number:
 		if err := CheckNumber(string(v)); err != nil {
@@ -256,6 +264,9 @@ func fromPlain(v any, level int) (types.AttributeValue, *Error) {
 		}
 		m := make(map[string]types.AttributeValue, len(v))
 		for _, k := range sortedKeys(v) {
+			if err := checkUTF8(k); err != nil {
+				return nil, err.at(KeyStep(k))
+			}
 			av, err := fromPlain(v[k], level+1)
 			if err != nil {
 				return nil, err.at(KeyStep(k))
@@ -266,6 +277,23 @@ func fromPlain(v any, level int) (types.AttributeValue, *Error) {
 	default:
 		return nil, errorf("expected a JSON value (string, number, boolean, null, array or object), got %s", describe(v))
 	}
+}
+
+// checkUTF8 rejects strings that are not valid UTF-8, which DynamoDB cannot
+// store (the SDK would silently replace the bad bytes). encoding/json never
+// produces them; Go callers might.
+func checkUTF8(s string) *Error {
+	if utf8.ValidString(s) {
+		return nil
+	}
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return errorf("expected valid UTF-8, got byte %#02x at offset %d of the string", s[i], i)
+		}
+		i += size
+	}
+	return nil
 }
 
 func goInt(i int64) (types.AttributeValue, *Error) {
@@ -306,6 +334,9 @@ func fromDescriptor(desc string, dv any, level int) (types.AttributeValue, *Erro
 		s, ok := dv.(string)
 		if !ok {
 			return nil, errorf("expected a string, got %s", describe(dv))
+		}
+		if err := checkUTF8(s); err != nil {
+			return nil, err
 		}
 		return &types.AttributeValueMemberS{Value: s}, nil
 	case descN:
@@ -360,6 +391,9 @@ func fromDescriptor(desc string, dv any, level int) (types.AttributeValue, *Erro
 		}
 		m := make(map[string]types.AttributeValue, len(o))
 		for _, k := range sortedKeys(o) {
+			if err := checkUTF8(k); err != nil {
+				return nil, err.at(KeyStep(k))
+			}
 			av, err := fromDynamo(o[k], level+1)
 			if err != nil {
 				return nil, err.at(KeyStep(k))
@@ -440,6 +474,9 @@ func fromSet(desc string, dv any) (types.AttributeValue, *Error) {
 			s, ok := e.(string)
 			if !ok {
 				return nil, errorf("expected a string, got %s", describe(e)).at(IndexStep(i))
+			}
+			if err := checkUTF8(s); err != nil {
+				return nil, err.at(IndexStep(i))
 			}
 			if err := dup(s, i); err != nil {
 				return nil, err

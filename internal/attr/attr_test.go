@@ -177,6 +177,11 @@ func TestFromJSONErrors(t *testing.T) {
 		{"float64", float64(1.5), attr.Error{Msg: "expected a JSON value (string, number, boolean, null, array or object), got a float64 (decode with json.Decoder.UseNumber to keep every digit)"}},
 		{"float64 in a list", []any{"a", 1e300}, attr.Error{Path: "[1]", Msg: "expected a JSON value (string, number, boolean, null, array or object), got a float64 (decode with json.Decoder.UseNumber to keep every digit)"}},
 		{"Go struct", struct{}{}, attr.Error{Msg: "expected a JSON value (string, number, boolean, null, array or object), got a Go struct {}"}},
+		{"invalid UTF-8 string", []any{"a\xffb"}, attr.Error{Path: "[0]", Msg: "expected valid UTF-8, got byte 0xff at offset 1 of the string"}},
+		{"invalid UTF-8 in S", map[string]any{"S": "\xc0"}, attr.Error{Path: ".S", Msg: "expected valid UTF-8, got byte 0xc0 at offset 0 of the string"}},
+		{"invalid UTF-8 in SS", map[string]any{"SS": []any{"ok", "\xed\xa0\x80"}}, attr.Error{Path: ".SS[1]", Msg: "expected valid UTF-8, got byte 0xed at offset 0 of the string"}},
+		{"invalid UTF-8 in a key", map[string]any{"a": map[string]any{"k\xff": "v"}}, attr.Error{Path: `.a["k\xff"]`, Msg: "expected valid UTF-8, got byte 0xff at offset 1 of the string"}},
+		{"invalid UTF-8 in an M key", map[string]any{"M": map[string]any{"\xff": map[string]any{"S": "v"}}}, attr.Error{Path: `.M["\xff"]`, Msg: "expected valid UTF-8, got byte 0xff at offset 0 of the string"}},
 		{"invalid json.Number", json.Number("0x10"), attr.Error{Msg: `expected a decimal number such as 12, -0.5 or 1.5e3, got "0x10"`}},
 	}
 	for _, tc := range tests {

@@ -65,7 +65,8 @@ func (e *Encoder) Format() Format { return e.format }
 // faithfully: a nil or unknown attribute value, a number that is not one (see
 // attr.AppendJSONNumber for the forms that are rewritten), a string or key
 // that is not valid UTF-8, or lists and maps nested deeper than attr.MaxDepth.
-// On error dst is returned with its original length.
+// On error dst is returned with its original length. Empty sets, which
+// DynamoDB never returns, are written as empty arrays.
 func (e *Encoder) AppendItem(dst []byte, item map[string]types.AttributeValue) ([]byte, error) {
 	start := len(dst)
 	dst, err := e.appendMap(dst, item, 0)
