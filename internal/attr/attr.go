@@ -211,7 +211,7 @@ func fromPlain(v any, level int) (types.AttributeValue, *Error) {
 		return &types.AttributeValueMemberS{Value: v}, nil
 	case json.Number:
 		if err := CheckNumber(string(v)); err != nil {
-			return nil, errorf("%s, got %q", err, string(v))
+			return nil, &Error{Msg: err.Error()}
 		}
 		return &types.AttributeValueMemberN{Value: string(v)}, nil
 	case int:
@@ -419,7 +419,7 @@ func numberString(v any) (string, *Error) {
 		return "", errorf("expected a string holding a number, got %s", describe(v))
 	}
 	if err := CheckNumber(s); err != nil {
-		return "", errorf("%s, got %q", err, s)
+		return "", &Error{Msg: err.Error()}
 	}
 	return s, nil
 }

@@ -2,6 +2,7 @@ package attr
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 )
 
@@ -225,7 +226,7 @@ func (n number) significant() (digits string, sciExp int64) {
 func CheckNumber(s string) error {
 	n, err := scanNumber(s)
 	if err != nil || n.plus {
-		return errNotNumber
+		return fmt.Errorf("%w, got %q", errNotNumber, abbreviate(s))
 	}
 	digits, e := n.significant()
 	if digits == "" {
@@ -233,11 +234,11 @@ func CheckNumber(s string) error {
 	}
 	switch {
 	case len(digits) > MaxNumberDigits:
-		return errors.New("expected at most 38 significant digits, got " + strconv.Itoa(len(digits)))
+		return fmt.Errorf("expected at most %d significant digits, got %d in %q", MaxNumberDigits, len(digits), abbreviate(s))
 	case e > MaxNumberExponent:
-		return errors.New("expected a magnitude below 1e126 (number overflow)")
+		return fmt.Errorf("expected a magnitude below 1e126 (number overflow), got %q", abbreviate(s))
 	case e < MinNumberExponent:
-		return errors.New("expected a magnitude of at least 1e-130 (number underflow)")
+		return fmt.Errorf("expected a magnitude of at least 1e-130 (number underflow), got %q", abbreviate(s))
 	}
 	return nil
 }

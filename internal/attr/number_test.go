@@ -2,6 +2,7 @@ package attr
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -98,7 +99,7 @@ func TestCheckNumber(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
-		want string // the error message, "" when valid
+		want string // the error message with %q for the input, "" when valid
 	}{
 		{"zero", "0", ""},
 		{"zero with exponent out of range", "0e999", ""},
@@ -113,19 +114,19 @@ func TestCheckNumber(t *testing.T) {
 		{"leading zeros", "007", ""},
 		{"exponent plus", "1e+5", ""},
 		{"39 digits", "123456789012345678901234567890123456789",
-			"expected at most 38 significant digits, got 39"},
+			"expected at most 38 significant digits, got 39 in %q"},
 		{"39 digits fraction", "0.100000000000000000000000000000000000001",
-			"expected at most 38 significant digits, got 39"},
-		{"overflow", "1E+126", "expected a magnitude below 1e126 (number overflow)"},
-		{"overflow long", "1" + strings.Repeat("0", 126), "expected a magnitude below 1e126 (number overflow)"},
-		{"overflow huge exponent", "1e99999999999999999999999", "expected a magnitude below 1e126 (number overflow)"},
-		{"underflow", "9.9E-131", "expected a magnitude of at least 1e-130 (number underflow)"},
-		{"underflow huge exponent", "-1e-99999999999999999999999", "expected a magnitude of at least 1e-130 (number underflow)"},
-		{"leading plus", "+5", "expected a decimal number such as 12, -0.5 or 1.5e3"},
-		{"empty", "", "expected a decimal number such as 12, -0.5 or 1.5e3"},
-		{"NaN", "NaN", "expected a decimal number such as 12, -0.5 or 1.5e3"},
-		{"Infinity", "-Infinity", "expected a decimal number such as 12, -0.5 or 1.5e3"},
-		{"space", "1 ", "expected a decimal number such as 12, -0.5 or 1.5e3"},
+			"expected at most 38 significant digits, got 39 in %q"},
+		{"overflow", "1E+126", "expected a magnitude below 1e126 (number overflow), got %q"},
+		{"overflow long", "1" + strings.Repeat("0", 126), "expected a magnitude below 1e126 (number overflow), got %q"},
+		{"overflow huge exponent", "1e99999999999999999999999", "expected a magnitude below 1e126 (number overflow), got %q"},
+		{"underflow", "9.9E-131", "expected a magnitude of at least 1e-130 (number underflow), got %q"},
+		{"underflow huge exponent", "-1e-99999999999999999999999", "expected a magnitude of at least 1e-130 (number underflow), got %q"},
+		{"leading plus", "+5", "expected a decimal number such as 12, -0.5 or 1.5e3, got %q"},
+		{"empty", "", "expected a decimal number such as 12, -0.5 or 1.5e3, got %q"},
+		{"NaN", "NaN", "expected a decimal number such as 12, -0.5 or 1.5e3, got %q"},
+		{"Infinity", "-Infinity", "expected a decimal number such as 12, -0.5 or 1.5e3, got %q"},
+		{"space", "1 ", "expected a decimal number such as 12, -0.5 or 1.5e3, got %q"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,7 +134,11 @@ func TestCheckNumber(t *testing.T) {
 			if err := CheckNumber(tc.in); err != nil {
 				got = err.Error()
 			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
+			want := tc.want
+			if want != "" {
+				want = fmt.Sprintf(want, abbreviate(tc.in))
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("CheckNumber(%q) (-want +got):\n%s", tc.in, diff)
 			}
 		})
