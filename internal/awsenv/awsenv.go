@@ -5,9 +5,12 @@ package awsenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,17 +46,29 @@ const (
 	MaxBackoff  = 2 * time.Second
 )
 
+// NewRetryer is the SDK's standard retryer with MaxAttempts attempts, a
+// backoff capped at maxBackoff, and one more retryable error: a reply cut
+// mid-body (unexpected EOF while deserializing), which the SDK does not
+// retry by itself. Query and UploadPart are safe to repeat.
+func NewRetryer(maxBackoff time.Duration) aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = MaxAttempts
+		o.MaxBackoff = maxBackoff
+		o.Retryables = append(slices.Clone(o.Retryables), retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return aws.TrueTernary
+			}
+			return aws.UnknownTernary
+		}))
+	})
+}
+
 // Deps loads the AWS configuration (region, credentials, endpoints such as
 // AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_S3) and the MANIFEST_*
 // settings, and returns the handler's dependencies.
 func Deps(ctx context.Context, log *slog.Logger) (step.Deps, error) {
 	var d step.Deps
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.MaxAttempts = MaxAttempts
-			o.MaxBackoff = MaxBackoff
-		})
-	}))
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer { return NewRetryer(MaxBackoff) }))
 	if err != nil {
 		return d, fmt.Errorf("load AWS config: %w", err)
 	}

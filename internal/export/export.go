@@ -73,16 +73,23 @@ type Result struct {
 
 // Error is a failed export; it says how far the export got.
 type Error struct {
-	Stage string // "query", "encode", "upload" or "deadline"
-	Items int64  // items written to the upload before the failure
-	Pages int    // pages read
+	Stage string // "query", "encode", "offload", "upload", "deadline" or "internal"
+	// Where: the table (and index) read and the manifest's bucket and key.
+	Table, Index, Bucket, Key string
+	Items                     int64 // items written to the upload before the failure
+	Pages                     int   // pages read
 	// Offloaded objects this run wrote and then deleted, or failed to delete.
 	OffloadDeleted, OffloadLeft int
 	Err                         error
 }
 
 func (e *Error) Error() string {
-	msg := fmt.Sprintf("%v (%d items written from %d pages; the upload was aborted, no manifest was written", e.Err, e.Items, e.Pages)
+	where := "table " + e.Table
+	if e.Index != "" {
+		where += " index " + e.Index
+	}
+	msg := fmt.Sprintf("%v (exporting %s to s3://%s/%s: %d items written from %d pages; the upload was aborted, no manifest was written",
+		e.Err, where, e.Bucket, e.Key, e.Items, e.Pages)
 	if e.OffloadDeleted > 0 || e.OffloadLeft > 0 {
 		msg += fmt.Sprintf("; %d offloaded item objects deleted", e.OffloadDeleted)
 		if e.OffloadLeft > 0 {
@@ -117,15 +124,24 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 		defer stop()
 	}
 
+	st := &state{log: log, start: time.Now(), lastLog: time.Now()}
 	var off *offloader
 	if cfg.EnableItemOffloading {
 		if opts.Offload.API == nil {
-			return nil, &Error{Stage: "encode", Err: errOffloadUnavailable}
+			return nil, newError(cfg, "encode", st, errOffloadUnavailable)
 		}
 		off = newOffloader(opts.Offload, &cfg.Destination)
 	}
 
-	w := snk.Open(ctx, putInput(&cfg.Destination))
+	// The upload stops at half the margin, as a backstop for an S3 call
+	// that stalls: the pipe is normally closed long before that.
+	uctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var stop context.CancelFunc
+		uctx, stop = context.WithDeadlineCause(ctx, dl.Add(-opts.DeadlineMargin/2), ErrDeadline)
+		defer stop()
+	}
+	w := snk.Open(uctx, putInput(&cfg.Destination))
 	pages := make(chan *query.Page, opts.Prefetch)
 	defer func() {
 		// A panic while encoding must not leave the upload open: abort it and
@@ -137,7 +153,7 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 				}
 			}()
 			_ = w.Abort(errPanic)
-			res, err = nil, &Error{Stage: "internal", Err: fmt.Errorf("panic while exporting: %v", p)}
+			res, err = nil, newError(cfg, "internal", st, fmt.Errorf("panic while exporting: %v", p))
 		}
 	}()
 	var qres query.Result
@@ -161,7 +177,6 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 		})
 	}()
 
-	st := &state{log: log, start: time.Now(), lastLog: time.Now()}
 	fail := func(stage string, err error) (*Result, error) {
 		cancel(err)
 		for range pages { // let the fetcher finish
@@ -171,11 +186,11 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 			// The upload failed first: that is the root cause.
 			stage, err = "upload", upErr
 		}
-		e := &Error{Stage: stage, Items: st.items, Pages: st.pages, Err: err}
+		e := newError(cfg, stage, st, err)
 		if off != nil {
 			e.OffloadDeleted, e.OffloadLeft = off.cleanup()
 		}
-		if errors.Is(err, ErrDeadline) || errors.Is(context.Cause(qctx), ErrDeadline) {
+		if errors.Is(err, ErrDeadline) || errors.Is(context.Cause(qctx), ErrDeadline) || errors.Is(context.Cause(uctx), ErrDeadline) {
 			e.Stage = "deadline"
 			e.Err = fmt.Errorf("%w (%s left at start, margin %s); continue with a smaller query.limit or a longer timeout", ErrDeadline, st.budget(ctx), opts.DeadlineMargin)
 		}
@@ -233,9 +248,12 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 			return fail("offload", err)
 		}
 	}
-	obj, err := w.Close(ctx)
+	obj, err := w.Close(uctx)
 	if err != nil {
-		e := &Error{Stage: "upload", Items: st.items, Pages: st.pages, Err: err}
+		e := newError(cfg, "upload", st, err)
+		if errors.Is(context.Cause(uctx), ErrDeadline) {
+			e.Stage, e.Err = "deadline", fmt.Errorf("%w while completing the upload: %v", ErrDeadline, err)
+		}
 		if off != nil {
 			e.OffloadDeleted, e.OffloadLeft = off.cleanup()
 		}
@@ -243,6 +261,11 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 	}
 	return &Result{Object: *obj, Items: st.items, Pages: qres.Pages, Truncated: qres.Truncated,
 		LastEvaluatedKey: qres.LastEvaluatedKey, Offloaded: st.offloaded}, nil
+}
+
+func newError(cfg *config.Config, stage string, st *state, err error) *Error {
+	return &Error{Stage: stage, Table: cfg.Query.TableName, Index: cfg.Query.IndexName,
+		Bucket: cfg.Destination.BucketName, Key: cfg.Destination.Key, Items: st.items, Pages: st.pages, Err: err}
 }
 
 func putInput(d *config.Destination) *s3.PutObjectInput {

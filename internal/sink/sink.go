@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,8 +37,10 @@ const (
 	DefaultConcurrency = 3
 	// MaxParts is S3's limit on the parts of one multipart upload.
 	MaxParts = 10000
-	// abortTimeout bounds the detached abort after a failure.
+	// abortTimeout bounds the detached abort after a failure, and abortGrace
+	// how far past the upload's own deadline it may run.
 	abortTimeout = 10 * time.Second
+	abortGrace   = time.Second
 )
 
 // API is the set of S3 calls the sink makes.
@@ -98,6 +101,9 @@ type Writer struct {
 	err    error
 	size   int64
 	closed bool
+	// cleanupBy is when the detached abort must give up: shortly after the
+	// upload context's deadline, so it cannot outlive the invocation.
+	cleanupBy time.Time
 }
 
 // Open starts streaming an object described by in (Body is set by Open).
@@ -107,7 +113,15 @@ func (s *Sink) Open(ctx context.Context, in *s3.PutObjectInput) *Writer {
 	pr, pw := io.Pipe()
 	req := *in
 	req.Body = pr
-	w := &Writer{sink: s, in: &req, pw: pw, done: make(chan struct{})}
+	w := &Writer{sink: s, in: &req, pw: pw, done: make(chan struct{}), cleanupBy: time.Now().Add(abortTimeout)}
+	if dl, ok := ctx.Deadline(); ok && dl.Add(abortGrace).Before(w.cleanupBy) {
+		w.cleanupBy = dl.Add(abortGrace)
+	}
+	// The manager notices a failed part only when it next reads the pipe,
+	// a whole part later; closing the pipe at once stops the encoder (and
+	// the query behind it) with the part's error.
+	pw8 := &partWatcher{API: s.api, pr: pr}
+	watch := func(u *manager.Uploader) { u.S3 = pw8 }
 	go func() {
 		defer close(w.done)
 		defer func() {
@@ -116,7 +130,11 @@ func (s *Sink) Open(ctx context.Context, in *s3.PutObjectInput) *Writer {
 				pr.CloseWithError(w.err)
 			}
 		}()
-		w.out, w.err = s.uploader.Upload(ctx, &req)
+		w.out, w.err = s.uploader.Upload(ctx, &req, watch)
+		if partErr := pw8.failed(); w.err != nil && partErr != nil && !errors.Is(w.err, partErr) {
+			// The manager saw only the closed pipe; the part's error is the cause.
+			w.err = &partError{part: partErr, upload: w.err}
+		}
 		// Whatever happened, the writer side must not block for ever: a
 		// failed upload stops reading the pipe.
 		if w.err != nil {
@@ -202,7 +220,7 @@ func (w *Writer) cleanup() {
 	if !errors.As(w.err, &mf) || mf.UploadID() == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), abortTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), w.cleanupBy)
 	defer cancel()
 	_, _ = w.sink.api.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
 		Bucket:              w.in.Bucket,
@@ -215,6 +233,49 @@ func (w *Writer) cleanup() {
 func (w *Writer) describe(err error) error {
 	return &Error{Bucket: aws.ToString(w.in.Bucket), Key: aws.ToString(w.in.Key), Err: err}
 }
+
+// partWatcher closes the pipe's read side with an UploadPart error as soon
+// as it happens.
+type partWatcher struct {
+	API
+	pr  *io.PipeReader
+	mu  sync.Mutex
+	err error
+}
+
+func (p *partWatcher) UploadPart(ctx context.Context, in *s3.UploadPartInput, optFns ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+	out, err := p.API.UploadPart(ctx, in, optFns...)
+	if err != nil {
+		p.mu.Lock()
+		if p.err == nil {
+			p.err = err
+		}
+		p.mu.Unlock()
+		p.pr.CloseWithError(err)
+	}
+	return out, err
+}
+
+func (p *partWatcher) failed() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// partError is a failed part (the root cause) together with the manager's
+// own error, which carries the upload id for the abort.
+type partError struct{ part, upload error }
+
+func (e *partError) Error() string {
+	msg := "upload part: " + e.part.Error()
+	var mf manager.MultiUploadFailure
+	if errors.As(e.upload, &mf) {
+		msg += " (upload id " + mf.UploadID() + ")"
+	}
+	return msg
+}
+
+func (e *partError) Unwrap() []error { return []error{e.part, e.upload} }
 
 // Error is a failed upload; it names the bucket and key.
 type Error struct {

@@ -184,4 +184,3 @@ func TestWriterTooLarge(t *testing.T) {
 	}
 	_ = w.Abort(err)
 }
-

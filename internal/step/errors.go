@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
+	"syscall"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -111,17 +113,16 @@ func errorKind(err error) (transient, known bool) {
 			return false, true
 		}
 	}
-	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) {
-		return re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == 429, true
-	}
+	// Network failures first: a reset or a reply cut mid-body may carry an
+	// HTTP response with status 0 or 200.
 	var me *retry.MaxAttemptsError
-	if errors.As(err, &me) {
+	var ne net.Error
+	if errors.As(err, &me) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
 		return true, true
 	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true, true
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() >= 400 {
+		return re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == 429, true
 	}
 	if api != nil {
 		return api.ErrorFault() == smithy.FaultServer, true
