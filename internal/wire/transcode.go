@@ -1,0 +1,653 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/base64"
+	"slices"
+	"strconv"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+)
+
+// Page holds one Query response transcoded into manifest lines.
+type Page struct {
+	Lines []byte // every line ends in '\n'
+	// Ends[i] is the end of line i in Lines, its '\n' included; line i is
+	// Lines[start:Ends[i]] where start is Ends[i-1], or 0 for i = 0.
+	Ends  []int
+	Count int // items (lines)
+}
+
+// Reset empties p, keeping its buffers.
+func (p *Page) Reset() {
+	p.Lines = p.Lines[:0]
+	p.Ends = p.Ends[:0]
+	p.Count = 0
+}
+
+// Line returns line i without its '\n'.
+func (p *Page) Line(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = p.Ends[i-1]
+	}
+	return p.Lines[start : p.Ends[i]-1]
+}
+
+// ItemError is an item that cannot be written: Err is the *jsonl.Error that
+// jsonl's encoder reports for the item as the SDK decodes it (same Path and
+// Msg).
+type ItemError struct {
+	Index int // the item's 0-based index in the Items array
+	Err   error
+}
+
+func (e *ItemError) Error() string { return "item " + strconv.Itoa(e.Index) + ": " + e.Err.Error() }
+
+func (e *ItemError) Unwrap() error { return e.Err }
+
+// member is a map member being written: its key (unescaped) and where its
+// `"key":value` went in the output.
+type member struct {
+	key        []byte
+	start, end int   // output span, comma excluded
+	err        error // a *jsonl.Error in the member's key or value, else nil
+}
+
+// Transcoder turns the Items array of a raw DynamoDB Query response into
+// manifest lines, byte for byte what jsonl's encoder writes for the items
+// the SDK would decode. It keeps scratch space across calls and allocates
+// nothing per item once warmed up. A Transcoder is not safe for concurrent
+// use; the zero value is not usable, call NewTranscoder.
+type Transcoder struct {
+	format  jsonl.Format
+	enc     *jsonl.Encoder // for its number primitive
+	members [attr.MaxDepth + 1][]member
+	keys    []byte // unescaped keys of the current item
+	str     []byte // an unescaped string
+	bin     []byte // a decoded binary
+	reorder []byte // a map's members while they are put in order
+}
+
+// NewTranscoder returns a transcoder writing format f.
+func NewTranscoder(f jsonl.Format) *Transcoder {
+	return &Transcoder{format: f, enc: jsonl.NewEncoder(f)}
+}
+
+// Format returns the format t writes.
+func (t *Transcoder) Format() jsonl.Format { return t.format }
+
+// Items appends to p one line for each item of items, the raw JSON array of
+// a Query response's "Items" in DynamoDB JSON ([{"attr":{"S":"..."}}, ...]),
+// and adds their ends and count.
+//
+// An item that jsonl's encoder could not write (a number that is not one, a
+// string that is not UTF-8, nesting deeper than attr.MaxDepth, a value the
+// SDK decodes as nil) is an *ItemError; input that is not JSON or not shaped
+// as Items is a *SyntaxError. On error p holds the lines of the items before
+// the failing one.
+func (t *Transcoder) Items(p *Page, items []byte) error {
+	i := skipSpace(items, 0)
+	if i < len(items) && items[i] == 'n' { // null: no items
+		if i, err := scanLiteral(items, i, "null"); err != nil {
+			return err
+		} else if i = skipSpace(items, i); i != len(items) {
+			return unexpected(items, i, "end of Items")
+		}
+		return nil
+	}
+	if i >= len(items) || items[i] != '[' {
+		return unexpected(items, i, "'['")
+	}
+	i = skipSpace(items, i+1)
+	if i < len(items) && items[i] == ']' {
+		return trailing(items, i+1)
+	}
+	for n := 0; ; n++ {
+		if i >= len(items) || items[i] != '{' {
+			return unexpected(items, i, "an item ('{')")
+		}
+		start := len(p.Lines)
+		t.keys = t.keys[:0]
+		var err error
+		p.Lines, i, err = t.appendMap(p.Lines, items, i, 0)
+		if err != nil {
+			p.Lines = p.Lines[:start]
+			if _, ok := err.(*jsonl.Error); !ok {
+				return err
+			}
+			// The SDK would have failed the whole page on bad JSON
+			// anywhere: report that first.
+			if _, err := skipValue(items, start0(items)); err != nil {
+				return err
+			}
+			return &ItemError{Index: n, Err: err}
+		}
+		p.Lines = append(p.Lines, '\n')
+		p.Ends = append(p.Ends, len(p.Lines))
+		p.Count++
+		i = skipSpace(items, i)
+		if i < len(items) && items[i] == ',' {
+			i = skipSpace(items, i+1)
+			continue
+		}
+		if i < len(items) && items[i] == ']' {
+			return trailing(items, i+1)
+		}
+		return unexpected(items, i, "',' or ']'")
+	}
+}
+
+// start0 is the offset of the first non-space byte.
+func start0(b []byte) int { return skipSpace(b, 0) }
+
+func trailing(b []byte, i int) error {
+	if i = skipSpace(b, i); i != len(b) {
+		return unexpected(b, i, "end of Items")
+	}
+	return nil
+}
+
+// appendMap writes the object at b[i] (an item, level 0, or the value of an
+// M at level level) with its members sorted by key; on duplicate keys the
+// last one wins, as in the SDK's map. Errors in members are collected so
+// that the one reported is that of the first key in order, as jsonl's
+// encoder reports it; a *SyntaxError stops at once.
+func (t *Transcoder) appendMap(dst, b []byte, i, level int) ([]byte, int, error) {
+	objStart := len(dst)
+	dst = append(dst, '{')
+	ms := t.members[level][:0]
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		t.members[level] = ms
+		return append(dst, '}'), i + 1, nil
+	}
+	sorted, failed := true, false
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return dst, i, unexpected(b, i, "an attribute name")
+		}
+		s, j, err := scanString(b, i)
+		if err != nil {
+			return dst, j, err
+		}
+		var key []byte
+		if s.escaped {
+			k := len(t.keys)
+			t.keys = unquote(t.keys, b[s.start:s.end])
+			key = t.keys[k:len(t.keys):len(t.keys)]
+		} else {
+			key = b[s.start:s.end:s.end]
+		}
+		j = skipSpace(b, j)
+		if j >= len(b) || b[j] != ':' {
+			return dst, j, unexpected(b, j, "':'")
+		}
+		j = skipSpace(b, j+1)
+		if len(ms) > 0 {
+			dst = append(dst, ',')
+			if sorted && bytes.Compare(ms[len(ms)-1].key, key) >= 0 {
+				sorted = false
+			}
+		}
+		m := member{key: key, start: len(dst)}
+		dst, m.err = t.appendString(dst, key, !s.escaped && !s.nonASCII)
+		if m.err == nil {
+			dst = append(dst, ':')
+			valStart := j
+			dst, j, m.err = t.appendValue(dst, b, j, level+1)
+			if m.err != nil {
+				if _, ok := m.err.(*jsonl.Error); !ok {
+					return dst, j, m.err
+				}
+				// Find the value's end to carry on with the next member.
+				if j, err = skipValue(b, valStart); err != nil {
+					return dst, j, err
+				}
+			}
+		} else if j, err = skipValue(b, j); err != nil {
+			return dst, j, err
+		}
+		if m.err != nil {
+			failed = true
+			dst = dst[:m.start]
+			m.err.(*jsonl.Error).Path = attr.KeyStep(bytesString(key)) + m.err.(*jsonl.Error).Path
+		}
+		m.end = len(dst)
+		ms = append(ms, m)
+		i = skipSpace(b, j)
+		if i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+			continue
+		}
+		if i < len(b) && b[i] == '}' {
+			i++
+			break
+		}
+		return dst, i, unexpected(b, i, "',' or '}'")
+	}
+	t.members[level] = ms
+	if sorted && !failed {
+		clear(ms) // keep no references to the input
+		return append(dst, '}'), i, nil
+	}
+	// Put the members in key order, the last of equal keys winning, from a
+	// copy of what was written.
+	body := objStart + 1
+	t.reorder = append(t.reorder[:0], dst[body:]...)
+	dst = dst[:body]
+	if !sorted {
+		slices.SortStableFunc(ms, func(a, b member) int { return bytes.Compare(a.key, b.key) })
+	}
+	n := 0
+	for k, m := range ms {
+		if k+1 < len(ms) && bytes.Equal(ms[k+1].key, m.key) {
+			continue // a later duplicate wins
+		}
+		if m.err != nil {
+			err := m.err
+			clear(ms)
+			return dst[:objStart], i, err
+		}
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, t.reorder[m.start-body:m.end-body]...)
+		n++
+	}
+	clear(ms) // keep no references to the input
+	return append(dst, '}'), i, nil
+}
+
+// appendString writes the unescaped string s; plain says it holds only
+// ASCII that needs no escaping, so it is copied as it is.
+func (t *Transcoder) appendString(dst, s []byte, plain bool) ([]byte, error) {
+	if plain {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"'), nil
+	}
+	start := len(dst)
+	dst, err := jsonl.AppendString(dst, bytesString(s))
+	if err != nil {
+		return dst[:start], err
+	}
+	return dst, nil
+}
+
+// appendStringAt writes the JSON string at b[i] (already checked to start
+// with '"') and returns the offset after it.
+func (t *Transcoder) appendStringAt(dst, b []byte, i int) ([]byte, int, error) {
+	s, j, err := scanString(b, i)
+	if err != nil {
+		return dst, j, err
+	}
+	raw := b[s.start:s.end]
+	if !s.escaped {
+		dst, err = t.appendString(dst, raw, !s.nonASCII)
+		return dst, j, err
+	}
+	t.str = unquote(t.str[:0], raw)
+	dst, err = t.appendString(dst, t.str, false)
+	return dst, j, err
+}
+
+// stringAt returns the unescaped content of the JSON string at b[i], which
+// may be t.str, and the offset after it.
+func (t *Transcoder) stringAt(b []byte, i int) ([]byte, int, error) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, i, unexpected(b, i, "a string")
+	}
+	s, j, err := scanString(b, i)
+	if err != nil {
+		return nil, j, err
+	}
+	if !s.escaped {
+		return b[s.start:s.end], j, nil
+	}
+	t.str = unquote(t.str[:0], b[s.start:s.end])
+	return t.str, j, nil
+}
+
+// Type descriptors as they open a value in DynamoDB format.
+const (
+	openS    = `{"S":`
+	openN    = `{"N":`
+	openB    = `{"B":`
+	openBOOL = `{"BOOL":`
+	openL    = `{"L":`
+	openM    = `{"M":`
+	openSS   = `{"SS":`
+	openNS   = `{"NS":`
+	openBS   = `{"BS":`
+)
+
+// appendValue writes the attribute value at b[i] (an object with a type
+// descriptor), at nesting level level (top-level attributes are at level
+// 1), and returns the offset after it. Like the SDK's union decoder, it uses
+// the first member whose descriptor it knows and whose value is not null,
+// and skips the others; with none, the value is nil, which jsonl rejects.
+func (t *Transcoder) appendValue(dst, b []byte, i, level int) ([]byte, int, error) {
+	if i < len(b) && b[i] == 'n' {
+		j, err := scanLiteral(b, i, "null")
+		if err != nil {
+			return dst, j, err
+		}
+		return dst, j, jsonl.NilValueError()
+	}
+	if i >= len(b) || b[i] != '{' {
+		return dst, i, unexpected(b, i, "an attribute value ('{')")
+	}
+	i = skipSpace(b, i+1)
+	done := false
+	if i < len(b) && b[i] == '}' {
+		return dst, i + 1, jsonl.NilValueError()
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return dst, i, unexpected(b, i, "a type descriptor")
+		}
+		s, j, err := scanString(b, i)
+		if err != nil {
+			return dst, j, err
+		}
+		desc := b[s.start:s.end]
+		if s.escaped {
+			t.str = unquote(t.str[:0], desc)
+			desc = t.str
+		}
+		j = skipSpace(b, j)
+		if j >= len(b) || b[j] != ':' {
+			return dst, j, unexpected(b, j, "':'")
+		}
+		j = skipSpace(b, j+1)
+		kind := descKind(desc)
+		switch {
+		case kind == kindUnknown || j < len(b) && b[j] == 'n':
+			// Skipped: unknown, or null.
+			if j, err = skipValue(b, j); err != nil {
+				return dst, j, err
+			}
+		case done:
+			return dst, j, syntaxErr(i, "attribute value with more than one type descriptor")
+		default:
+			done = true
+			// On error the caller skips the rest of the value.
+			if dst, j, err = t.appendKind(dst, b, j, level, kind); err != nil {
+				return dst, j, err
+			}
+		}
+		i = skipSpace(b, j)
+		if i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+			continue
+		}
+		if i < len(b) && b[i] == '}' {
+			i++
+			break
+		}
+		return dst, i, unexpected(b, i, "',' or '}'")
+	}
+	if !done {
+		return dst, i, jsonl.NilValueError()
+	}
+	return dst, i, nil
+}
+
+type kind uint8
+
+const (
+	kindUnknown kind = iota
+	kindS
+	kindN
+	kindB
+	kindBOOL
+	kindNULL
+	kindL
+	kindM
+	kindSS
+	kindNS
+	kindBS
+)
+
+func descKind(d []byte) kind {
+	switch len(d) {
+	case 1:
+		switch d[0] {
+		case 'S':
+			return kindS
+		case 'N':
+			return kindN
+		case 'B':
+			return kindB
+		case 'L':
+			return kindL
+		case 'M':
+			return kindM
+		}
+	case 2:
+		if d[1] == 'S' {
+			switch d[0] {
+			case 'S':
+				return kindSS
+			case 'N':
+				return kindNS
+			case 'B':
+				return kindBS
+			}
+		}
+	case 4:
+		switch string(d) {
+		case "BOOL":
+			return kindBOOL
+		case "NULL":
+			return kindNULL
+		}
+	}
+	return kindUnknown
+}
+
+// appendKind writes the value of descriptor k at b[i] (not null).
+func (t *Transcoder) appendKind(dst, b []byte, i, level int, k kind) ([]byte, int, error) {
+	dyn := t.format == jsonl.DynamoDB
+	var err error
+	switch k {
+	case kindS:
+		if i >= len(b) || b[i] != '"' {
+			return dst, i, unexpected(b, i, "a string (S)")
+		}
+		if dyn {
+			dst = append(dst, openS...)
+		}
+		if dst, i, err = t.appendStringAt(dst, b, i); err != nil {
+			return dst, i, err
+		}
+	case kindN:
+		var n []byte
+		if n, i, err = t.stringAt(b, i); err != nil {
+			return dst, i, err
+		}
+		if dyn {
+			dst = append(dst, openN...)
+		}
+		if dst, err = t.enc.AppendNumber(dst, bytesString(n)); err != nil {
+			return dst, i, err
+		}
+	case kindB:
+		if dst, i, err = t.appendBinary(dst, b, i, dyn, openB); err != nil {
+			return dst, i, err
+		}
+		return dst, i, nil
+	case kindBOOL, kindNULL:
+		var v bool
+		switch {
+		case i < len(b) && b[i] == 't':
+			i, err = scanLiteral(b, i, "true")
+			v = true
+		case i < len(b) && b[i] == 'f':
+			i, err = scanLiteral(b, i, "false")
+		default:
+			err = unexpected(b, i, "true or false")
+		}
+		if err != nil {
+			return dst, i, err
+		}
+		switch {
+		case k == kindNULL && dyn:
+			// DynamoDB's NULL always holds true.
+			return append(dst, `{"NULL":true}`...), i, nil
+		case k == kindNULL:
+			return append(dst, "null"...), i, nil
+		case dyn:
+			dst = append(dst, openBOOL...)
+		}
+		if v {
+			dst = append(dst, "true"...)
+		} else {
+			dst = append(dst, "false"...)
+		}
+	case kindL:
+		if i >= len(b) || b[i] != '[' {
+			return dst, i, unexpected(b, i, "an array (L)")
+		}
+		if level > attr.MaxDepth {
+			return dst, i, jsonl.TooDeepError()
+		}
+		if dyn {
+			dst = append(dst, openL...)
+		}
+		dst = append(dst, '[')
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == ']' {
+			i++
+		} else {
+			for n := 0; ; n++ {
+				if n > 0 {
+					dst = append(dst, ',')
+				}
+				if dst, i, err = t.appendValue(dst, b, i, level+1); err != nil {
+					if je, ok := err.(*jsonl.Error); ok {
+						je.Path = attr.IndexStep(n) + je.Path
+					}
+					return dst, i, err
+				}
+				if i, err = listNext(b, i); err != nil {
+					return dst, i, err
+				}
+				if b[i-1] == ']' {
+					break
+				}
+			}
+		}
+		dst = append(dst, ']')
+	case kindM:
+		if i >= len(b) || b[i] != '{' {
+			return dst, i, unexpected(b, i, "an object (M)")
+		}
+		if level > attr.MaxDepth {
+			return dst, i, jsonl.TooDeepError()
+		}
+		if dyn {
+			dst = append(dst, openM...)
+		}
+		if dst, i, err = t.appendMap(dst, b, i, level); err != nil {
+			return dst, i, err
+		}
+	case kindSS, kindNS, kindBS:
+		if i >= len(b) || b[i] != '[' {
+			return dst, i, unexpected(b, i, "an array (set)")
+		}
+		if dyn {
+			switch k {
+			case kindSS:
+				dst = append(dst, openSS...)
+			case kindNS:
+				dst = append(dst, openNS...)
+			default:
+				dst = append(dst, openBS...)
+			}
+		}
+		dst = append(dst, '[')
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == ']' {
+			i++
+		} else {
+			for n := 0; ; n++ {
+				if n > 0 {
+					dst = append(dst, ',')
+				}
+				switch k {
+				case kindSS:
+					if i >= len(b) || b[i] != '"' {
+						return dst, i, unexpected(b, i, "a string (SS member)")
+					}
+					dst, i, err = t.appendStringAt(dst, b, i)
+				case kindNS:
+					var num []byte
+					if num, i, err = t.stringAt(b, i); err == nil {
+						dst, err = t.enc.AppendNumber(dst, bytesString(num))
+					}
+				default:
+					dst, i, err = t.appendBinary(dst, b, i, false, "")
+				}
+				if err != nil {
+					if je, ok := err.(*jsonl.Error); ok {
+						je.Path = attr.IndexStep(n) + je.Path
+					}
+					return dst, i, err
+				}
+				if i, err = listNext(b, i); err != nil {
+					return dst, i, err
+				}
+				if b[i-1] == ']' {
+					break
+				}
+			}
+		}
+		dst = append(dst, ']')
+	}
+	if dyn {
+		dst = append(dst, '}')
+	}
+	return dst, i, nil
+}
+
+// listNext moves past the ',' or ']' after an array element; b[result-1]
+// says which.
+func listNext(b []byte, i int) (int, error) {
+	i = skipSpace(b, i)
+	if i < len(b) && (b[i] == ',' || b[i] == ']') {
+		if b[i] == ',' {
+			return skipSpace(b, i+1), nil
+		}
+		return i + 1, nil
+	}
+	return i, unexpected(b, i, "',' or ']'")
+}
+
+// appendBinary writes the base64 string at b[i] as jsonl writes the bytes
+// the SDK decodes from it (base64.StdEncoding, which also skips '\r' and
+// '\n'): re-encoded, so the output is canonical whatever the input's
+// spelling. In DynamoDB format with open set, the value is wrapped.
+func (t *Transcoder) appendBinary(dst, b []byte, i int, dyn bool, open string) ([]byte, int, error) {
+	s, j, err := t.stringAt(b, i)
+	if err != nil {
+		return dst, j, err
+	}
+	t.bin = slices.Grow(t.bin[:0], base64.StdEncoding.DecodedLen(len(s)))[:base64.StdEncoding.DecodedLen(len(s))]
+	n, err := base64.StdEncoding.Decode(t.bin, s)
+	if err != nil {
+		return dst, i, syntaxErr(i, "B value is not base64: "+err.Error())
+	}
+	if dyn {
+		dst = append(dst, open...)
+	}
+	dst = append(dst, '"')
+	dst = base64.StdEncoding.AppendEncode(dst, t.bin[:n])
+	dst = append(dst, '"')
+	if dyn {
+		dst = append(dst, '}')
+	}
+	return dst, j, nil
+}

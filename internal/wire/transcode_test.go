@@ -1,0 +1,242 @@
+package wire_test
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr/attrtest"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
+)
+
+const defaultSeed = 20260317
+
+var (
+	seedFlag  = flag.Uint64("seed", defaultSeed, "seed of the property tests (0: time-based, logged)")
+	itemsFlag = flag.Int("items", 3000, "random items per property test")
+)
+
+var formats = []jsonl.Format{jsonl.Plain, jsonl.DynamoDB}
+
+func propertyRand(t *testing.T) *rand.Rand {
+	seed := *seedFlag
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (replay with -seed %d)", seed, seed)
+	return rand.New(rand.NewPCG(seed, seed))
+}
+
+func randomOptions(r *rand.Rand) attrtest.Options {
+	switch r.IntN(10) {
+	case 0:
+		return attrtest.Options{MaxDepth: attr.MaxDepth, MaxAttrs: 3}
+	case 1:
+		return attrtest.Options{MaxSize: 100_000, MaxAttrs: 30}
+	default:
+		return attrtest.Options{}
+	}
+}
+
+// encodeLines is what the export writes today: jsonl's encoder on each item,
+// a newline after each.
+func encodeLines(t testing.TB, f jsonl.Format, items []map[string]types.AttributeValue) ([]byte, error) {
+	t.Helper()
+	enc := jsonl.NewEncoder(f)
+	var out []byte
+	for i, it := range items {
+		var err error
+		start := len(out)
+		out, err = enc.AppendItem(out, it)
+		if err != nil {
+			return out[:start], &wire.ItemError{Index: i, Err: err}
+		}
+		out = append(out, '\n')
+	}
+	return out, nil
+}
+
+// TestProperty writes random items as wire JSON (random member order,
+// spacing and escapes) in a response with its other members in random order;
+// Scan and Items must give exactly jsonl's lines for the original items, and
+// for the items as the SDK decodes the same body.
+func TestProperty(t *testing.T) {
+	r := propertyRand(t)
+	w := wireWriter{r}
+	trs := map[jsonl.Format]*wire.Transcoder{}
+	for _, f := range formats {
+		trs[f] = wire.NewTranscoder(f)
+	}
+	var p wire.Page
+	done := 0
+	for page := 0; done < *itemsFlag; page++ {
+		n := r.IntN(8)
+		items := make([]map[string]types.AttributeValue, n)
+		for i := range items {
+			items[i] = attrtest.RandomItem(r, randomOptions(r))
+		}
+		done += n
+		var lek map[string]types.AttributeValue
+		if r.IntN(2) == 0 {
+			lek = map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "é/\"x"}, "sk": &types.AttributeValueMemberN{Value: "12"}}
+		}
+		body := w.body(items, lek)
+		resp, err := wire.Scan(body)
+		if err != nil {
+			t.Fatalf("page %d: Scan: %v\n%s", page, err, body)
+		}
+		if resp.Count != n {
+			t.Fatalf("page %d: Count %d, want %d", page, resp.Count, n)
+		}
+		if (resp.LastEvaluatedKey != nil) != (lek != nil) {
+			t.Fatalf("page %d: LastEvaluatedKey %q, want one: %v", page, resp.LastEvaluatedKey, lek != nil)
+		}
+		check := page%10 == 0 // the SDK's decoding too, on some pages (slow)
+		var sdkItems []map[string]types.AttributeValue
+		if check {
+			out, err := sdkDecode(t, body)
+			if err != nil {
+				t.Fatalf("page %d: SDK: %v", page, err)
+			}
+			sdkItems = out.Items
+		}
+		for _, f := range formats {
+			want, err := encodeLines(t, f, items)
+			if err != nil {
+				t.Fatalf("page %d: encoder: %v", page, err)
+			}
+			p.Reset()
+			if err := trs[f].Items(&p, resp.Items); err != nil {
+				t.Fatalf("page %d, %v: Items: %v\nwire: %.2000s", page, f, err, resp.Items)
+			}
+			if !bytes.Equal(p.Lines, want) {
+				t.Fatalf("page %d, %v: lines differ:\n%s", page, f, lineDiff(want, p.Lines))
+			}
+			if p.Count != n || len(p.Ends) != n || n > 0 && p.Ends[n-1] != len(p.Lines) {
+				t.Fatalf("page %d, %v: Count %d, Ends %v, want %d lines of %d bytes", page, f, p.Count, p.Ends, n, len(p.Lines))
+			}
+			if check {
+				sdkWant, err := encodeLines(t, f, sdkItems)
+				if err != nil || !bytes.Equal(sdkWant, p.Lines) {
+					t.Fatalf("page %d, %v: differs from the SDK's items (%v):\n%s", page, f, err, lineDiff(sdkWant, p.Lines))
+				}
+			}
+		}
+	}
+}
+
+func lineDiff(want, got []byte) string {
+	wl := strings.Split(string(want), "\n")
+	gl := strings.Split(string(got), "\n")
+	for i := range min(len(wl), len(gl)) {
+		if wl[i] != gl[i] {
+			return "line " + itoa(i) + ":\n" + cmp.Diff(wl[i], gl[i])
+		}
+	}
+	return cmp.Diff(len(wl), len(gl))
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestItemsErrors: bad items give jsonl's error for the item as the SDK
+// decodes it, or a syntax error where the SDK fails the page.
+func TestItemsErrors(t *testing.T) {
+	deep := func(n int, desc string) string {
+		s := `{"S":"x"}`
+		for range n {
+			if desc == "L" {
+				s = `{"L":[` + s + `]}`
+			} else {
+				s = `{"M":{"k":` + s + `}}`
+			}
+		}
+		return s
+	}
+	tests := []struct {
+		name   string
+		items  string
+		syntax bool // a *SyntaxError, not an item error
+	}{
+		{name: "invalid N", items: `[{"a":{"S":"ok"}},{"n":{"N":"1x"}}]`},
+		{name: "invalid N in NS", items: `[{"n":{"NS":["1","NaN"]}}]`},
+		{name: "escaped invalid N", items: `[{"n":{"N":"\u0031\u0078"}}]`},
+		{name: "first error in key order", items: `[{"z":{"N":"bad"},"a":{"N":"worse"}}]`},
+		{name: "duplicate key, last wins", items: `[{"a":{"N":"bad"},"a":{"N":"1"}}]`},
+		{name: "duplicate key, last bad", items: `[{"a":{"N":"1"},"a":{"N":"bad"}}]`},
+		{name: "L too deep", items: `[{"d":` + deep(attr.MaxDepth+1, "L") + `}]`},
+		{name: "L deepest allowed", items: `[{"d":` + deep(attr.MaxDepth, "L") + `}]`},
+		{name: "M too deep", items: `[{"d":` + deep(attr.MaxDepth+1, "M") + `}]`},
+		{name: "M deepest allowed", items: `[{"d":` + deep(attr.MaxDepth, "M") + `}]`},
+		{name: "unknown descriptor", items: `[{"u":{"X":"1"}}]`},
+		{name: "unknown then known", items: `[{"u":{"X":"1","S":"y"}}]`},
+		{name: "null member then known", items: `[{"u":{"S":null,"N":"2"}}]`},
+		{name: "two known", items: `[{"u":{"S":"a","N":"2"}}]`, syntax: true},
+		{name: "known then unknown", items: `[{"u":{"S":"a","X":{"N":"2"}}}]`},
+		{name: "known then null", items: `[{"u":{"S":"a","N":null}}]`},
+		{name: "empty value", items: `[{"u":{}}]`},
+		{name: "null value", items: `[{"u":null}]`},
+		{name: "null in L", items: `[{"l":{"L":[{"S":"a"},null]}}]`},
+		{name: "NULL false", items: `[{"n":{"NULL":false}}]`},
+		{name: "invalid UTF-8 raw", items: "[{\"s\":{\"S\":\"a\xffb\"}}]"},
+		{name: "invalid UTF-8 with escape", items: "[{\"s\":{\"S\":\"\\n\xffb\"}}]"},
+		{name: "invalid UTF-8 key", items: "[{\"k\xff\":{\"S\":\"x\"}}]"},
+		{name: "lone surrogate", items: `[{"s":{"S":"a\ud800b"}}]`},
+		{name: "U+2028 raw", items: "[{\"s\":{\"S\":\"a\u2028b\"},\"k\u2029\":{\"SS\":[\"\u2028\"]}}]"},
+		{name: "escaped descriptor", items: `[{"s":{"\u0053":"x"}}]`},
+		{name: "base64 with newline escape", items: `[{"b":{"B":"aGVs\nbG8="}}]`},
+		{name: "base64 non-canonical", items: `[{"b":{"B":"aGVsbG9="}}]`},
+		{name: "escaped slash in base64", items: `[{"b":{"BS":["a\/8=","AA=="]}}]`},
+		{name: "empty sets", items: `[{"ss":{"SS":[]},"ns":{"NS":[]},"bs":{"BS":[]},"l":{"L":[]},"m":{"M":{}}}]`},
+		{name: "empty item", items: `[{}]`},
+		{name: "null Items", items: `null`},
+		{name: "not base64", items: `[{"b":{"B":"!!"}}]`, syntax: true},
+		{name: "number for N", items: `[{"n":{"N":5}}]`, syntax: true},
+		{name: "string for BOOL", items: `[{"n":{"BOOL":"true"}}]`, syntax: true},
+		{name: "bad N then bad JSON", items: `[{"n":{"N":"x"}},{"a":tru}]`, syntax: true},
+		{name: "truncated", items: `[{"a":{"S":"x"}`, syntax: true},
+		{name: "control char", items: "[{\"a\":{\"S\":\"\x01\"}}]", syntax: true},
+		{name: "bad escape", items: `[{"a":{"S":"\x"}}]`, syntax: true},
+		{name: "item not an object", items: `[1]`, syntax: true},
+		{name: "trailing", items: `[] x`, syntax: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			body := []byte(`{"Items":` + tc.items + `,"Count":1}`)
+			out, sdkErr := sdkDecode(t, body)
+			for _, f := range formats {
+				var p wire.Page
+				err := wire.NewTranscoder(f).Items(&p, []byte(tc.items))
+				var se *wire.SyntaxError
+				if tc.syntax {
+					if !errors.As(err, &se) {
+						t.Fatalf("%v: got %v (lines %q), want a *SyntaxError", f, err, p.Lines)
+					}
+					if sdkErr == nil {
+						t.Logf("note: the SDK accepts what Items rejects: %v", err)
+					}
+					continue
+				}
+				if sdkErr != nil {
+					t.Fatalf("the SDK fails: %v", sdkErr)
+				}
+				want, wantErr := encodeLines(t, f, out.Items)
+				if !bytes.Equal(p.Lines, want) {
+					t.Fatalf("%v: lines\n%s\nwant\n%s", f, p.Lines, want)
+				}
+				if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+					t.Fatalf("%v: error %v, want %v", f, err, wantErr)
+				}
+			}
+		})
+	}
+}
