@@ -1,0 +1,249 @@
+package wire_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"hash/crc32"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr/attrtest"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
+)
+
+// reply is how the fake answers one request.
+type reply int
+
+const (
+	good      reply = iota // the body with its CRC32
+	badCRC                 // the body with a wrong CRC32
+	truncated              // half the body, then the connection is closed
+	throttled              // a 400 ThrottlingException
+	invalid                // a 400 ValidationException
+)
+
+// fakeDynamoDB serves one Query response body on 127.0.0.1, answering the
+// n-th request as replies[n] (the last one repeats), and counts requests.
+type fakeDynamoDB struct {
+	srv      *httptest.Server
+	body     []byte
+	replies  []reply
+	requests atomic.Int32
+}
+
+func newFake(t *testing.T, body []byte, replies ...reply) *fakeDynamoDB {
+	f := &fakeDynamoDB{body: body, replies: replies}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeDynamoDB) serve(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body) // the whole request first, like a real endpoint
+	n := int(f.requests.Add(1)) - 1
+	rep := f.replies[min(n, len(f.replies)-1)]
+	h := w.Header()
+	h.Set("Content-Type", "application/x-amz-json-1.0")
+	crc := crc32.ChecksumIEEE(f.body)
+	switch rep {
+	case throttled, invalid:
+		code := "ThrottlingException"
+		if rep == invalid {
+			code = "ValidationException"
+		}
+		b := []byte(`{"__type":"com.amazonaws.dynamodb.v20120810#` + code + `","message":"no"}`)
+		h.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(b)), 10))
+		w.WriteHeader(400)
+		_, _ = w.Write(b)
+		return
+	case badCRC:
+		crc++
+	}
+	h.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc), 10))
+	h.Set("Content-Length", strconv.Itoa(len(f.body)))
+	w.WriteHeader(200)
+	if rep == truncated {
+		_, _ = w.Write(f.body[:len(f.body)/2])
+		w.(http.Flusher).Flush()
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+		return
+	}
+	_, _ = w.Write(f.body)
+}
+
+// client returns a client of f with the standard retryer (3 attempts, no
+// backoff delay) and the capture middleware.
+func (f *fakeDynamoDB) client(opts ...func(*dynamodb.Options)) *dynamodb.Client {
+	return dynamodb.New(dynamodb.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(f.srv.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
+		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = 3
+			o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+		}),
+	}, opts...)
+}
+
+func queryInput() *dynamodb.QueryInput {
+	return &dynamodb.QueryInput{
+		TableName:                 aws.String("t"),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "p"}},
+	}
+}
+
+// testPage returns a response body of random items and a LastEvaluatedKey.
+func testPage(t *testing.T) ([]byte, []map[string]types.AttributeValue, map[string]types.AttributeValue) {
+	r := rand.New(rand.NewPCG(7, 7))
+	items := make([]map[string]types.AttributeValue, 50)
+	for i := range items {
+		items[i] = attrtest.RandomItem(r, attrtest.Options{})
+	}
+	lek := map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "p\u00e9"}, "sk": &types.AttributeValueMemberN{Value: "42"}}
+	return wireWriter{r}.body(items, lek), items, lek
+}
+
+func TestMiddleware(t *testing.T) {
+	body, items, lek := testPage(t)
+	tests := []struct {
+		name     string
+		replies  []reply
+		requests int32
+		wantErr  func(error) bool
+	}{
+		{name: "good", replies: []reply{good}, requests: 1},
+		{name: "bad CRC once", replies: []reply{badCRC, good}, requests: 2},
+		{name: "truncated once", replies: []reply{truncated, good}, requests: 2},
+		{name: "throttled once", replies: []reply{throttled, good}, requests: 2},
+		{name: "bad CRC always", replies: []reply{badCRC}, requests: 3, wantErr: func(err error) bool {
+			var ce *wire.ChecksumError
+			return errors.As(err, &ce)
+		}},
+		{name: "truncated always", replies: []reply{truncated}, requests: 3, wantErr: func(err error) bool {
+			var re *wire.RetryableError
+			return errors.As(err, &re)
+		}},
+		{name: "validation error untouched", replies: []reply{invalid}, requests: 1, wantErr: func(err error) bool {
+			var ae smithy.APIError
+			return errors.As(err, &ae) && ae.ErrorCode() == "ValidationException"
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, body, tc.replies...)
+			c := f.client(wire.WithRawItems)
+			var capt wire.Capture
+			out, err := c.Query(wire.WithCapture(context.Background(), &capt), queryInput())
+			if got := f.requests.Load(); got != tc.requests {
+				t.Errorf("%d requests, want %d", got, tc.requests)
+			}
+			if tc.wantErr != nil {
+				if err == nil || !tc.wantErr(err) {
+					t.Fatalf("error %v (%T), want another", err, err)
+				}
+				t.Logf("error, as expected: %v", err)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(capt.Body, body) {
+				t.Fatalf("captured %d bytes, want the %d of the body", len(capt.Body), len(body))
+			}
+			if out.Count != int32(len(items)) || len(out.Items) != 0 {
+				t.Errorf("Count %d and %d items decoded by the SDK, want %d and none", out.Count, len(out.Items), len(items))
+			}
+			if d := attrtest.ExactDiff(lek, out.LastEvaluatedKey); d != "" {
+				t.Errorf("LastEvaluatedKey (-want +got):\n%s", d)
+			}
+			for _, fm := range formats {
+				var p wire.Page
+				if err := wire.NewTranscoder(fm).Items(&p, capt.Response.Items); err != nil {
+					t.Fatal(err)
+				}
+				want, _ := encodeLines(t, fm, items)
+				if !bytes.Equal(p.Lines, want) {
+					t.Fatalf("%v: lines differ:\n%s", fm, lineDiff(want, p.Lines))
+				}
+			}
+		})
+	}
+}
+
+// TestMiddlewareWithoutCapture: a Query whose context carries no Capture is
+// decoded by the SDK as usual, middleware installed or not.
+func TestMiddlewareWithoutCapture(t *testing.T) {
+	body, items, _ := testPage(t)
+	f := newFake(t, body, good)
+	out, err := f.client(wire.WithRawItems).Query(context.Background(), queryInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Items) != len(items) {
+		t.Fatalf("%d items, want %d", len(out.Items), len(items))
+	}
+}
+
+// TestMiddlewareOrder: the capture middleware sits just inside the SDK's
+// CRC32 check, so it sees the response before the check wraps the body.
+func TestMiddlewareOrder(t *testing.T) {
+	body, _, _ := testPage(t)
+	f := newFake(t, body, good)
+	var ids []string
+	record := func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+			ids = s.Deserialize.List()
+			return nil
+		})
+	}
+	if _, err := f.client(wire.WithRawItems, record).Query(context.Background(), queryInput()); err != nil {
+		t.Fatal(err)
+	}
+	i := slices.Index(ids, "DynamoDB:ResponseChecksumValidation")
+	if i < 0 || i+1 >= len(ids) || ids[i+1] != wire.MiddlewareID {
+		t.Fatalf("deserialize step %v: want %s right after the checksum validation", ids, wire.MiddlewareID)
+	}
+	t.Logf("deserialize step, outermost first: %v", ids)
+}
+
+// TestSDKChecksumAlone documents the SDK's own CRC32 check as pinned in
+// go.mod: it fails on Close, and the operation deserializer only logs a
+// Close error, so a damaged body that still parses is returned without an
+// error and is not retried. The capture middleware checks the CRC32 itself.
+func TestSDKChecksumAlone(t *testing.T) {
+	body, items, _ := testPage(t)
+	f := newFake(t, body, badCRC)
+	out, err := f.client().Query(context.Background(), queryInput())
+	t.Logf("without the middleware, a bad CRC32: %d requests, err %v, %d items", f.requests.Load(), err, lenItems(out))
+	if err == nil && len(out.Items) == len(items) && f.requests.Load() == 1 {
+		t.Log("the SDK's checksum mismatch neither failed nor retried the call")
+	}
+}
+
+func lenItems(out *dynamodb.QueryOutput) int {
+	if out == nil {
+		return -1
+	}
+	return len(out.Items)
+}
+
