@@ -14,16 +14,6 @@ import (
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testenv"
 )
 
-// Known bugs, each reported with its fix.
-const (
-	bugStatusClassified = "step.errorKind classifies any *smithyhttp.ResponseError by its status, so a request " +
-		"that never got a response (StatusCode 0: connection reset after the SDK's retries) or whose body was cut " +
-		"(StatusCode 200, deserialization failed, unexpected EOF) becomes a PermanentStepError; a network failure " +
-		"must be a TransientStepError"
-	bugCutNotRetried = "the SDK does not retry a response cut mid-body (deserialization failed, unexpected EOF); " +
-		"awsenv's retryer should treat io.ErrUnexpectedEOF as retryable (Query and UploadPart are idempotent)"
-)
-
 const kmsDenied = "User: arn:aws:sts::123456789012:assumed-role/manifest/fn is not authorized to perform: kms:GenerateDataKey on resource: arn:aws:kms:us-east-1:123456789012:key/1234abcd because no identity-based policy allows the kms:GenerateDataKey action"
 
 // TestFaultMatrix injects one fault per case between the handler and
@@ -89,7 +79,6 @@ func TestFaultMatrix(t *testing.T) {
 			name: "connection dropped in the middle of a Query page, once",
 			user: bigUser,
 			ddb:  []fp.Rule{{Op: "Query", Skip: 2, Times: 1, Fault: fp.CutBody(300 << 10)}},
-			bug:  bugCutNotRetried,
 		},
 		{
 			name:     "connection dropped in the middle of every Query page",
@@ -97,7 +86,6 @@ func TestFaultMatrix(t *testing.T) {
 			ddb:      []fp.Rule{{Op: "Query", Fault: fp.CutBody(300 << 10)}},
 			wantType: "TransientStepError",
 			wantMsg:  []string{"table {table}", "page 1", "0 items written"},
-			bug:      bugStatusClassified,
 		},
 		{
 			name:     "S3 CreateMultipartUpload AccessDenied",
@@ -135,7 +123,6 @@ func TestFaultMatrix(t *testing.T) {
 			s3:       []fp.Rule{{Op: "UploadPart", Fault: fp.Reset()}},
 			wantType: "TransientStepError",
 			wantMsg:  []string{"{dest}", "UploadPart", "items written"},
-			bug:      bugStatusClassified,
 		},
 		{
 			name:     "S3 CompleteMultipartUpload InternalError beyond the retries",

@@ -18,7 +18,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -196,18 +195,13 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	return r
 }
 
-// clients builds SDK clients the way awsenv does (standard retry mode,
-// awsenv.MaxAttempts), with endpoints at the proxies and a short backoff.
+// clients builds SDK clients with production's retryer (awsenv.NewRetryer),
+// endpoints at the proxies and a short backoff.
 func clients(ddbURL, s3URL string) (*dynamodb.Client, *s3.Client) {
 	cfg := aws.Config{
 		Region:      testenv.Region,
 		Credentials: credentials.NewStaticCredentialsProvider(testenv.AccessKey, testenv.SecretKey, ""),
-		Retryer: func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = awsenv.MaxAttempts
-				o.MaxBackoff = testMaxBackoff
-			})
-		},
+		Retryer:     func() aws.Retryer { return awsenv.NewRetryer(testMaxBackoff) },
 	}
 	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(ddbURL) })
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) {
