@@ -124,6 +124,18 @@ type Fault struct {
 	msg    string
 	cut    int64
 	delay  time.Duration
+	header http.Header
+}
+
+// WithHeader returns f answering with header k: v as well (for an Error).
+func (f Fault) WithHeader(k, v string) Fault {
+	h := f.header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set(k, v)
+	f.header = h
+	return f
 }
 
 type faultKind int
@@ -440,6 +452,9 @@ func reset(w http.ResponseWriter) {
 }
 
 func writeError(w http.ResponseWriter, svc Service, f Fault) {
+	for k, vs := range f.header {
+		w.Header()[k] = vs
+	}
 	switch svc {
 	case DynamoDB:
 		w.Header().Set("Content-Type", "application/x-amz-json-1.0")

@@ -96,6 +96,14 @@ func TestFaultMatrix(t *testing.T) {
 			check:    wantAttempts("CreateMultipartUpload", 1),
 		},
 		{
+			name: "S3 bucket in another region",
+			user: bigUser,
+			s3: []fp.Rule{{Op: "CreateMultipartUpload", Fault: fp.Error(301, "PermanentRedirect",
+				"The bucket you are attempting to access must be addressed using the specified endpoint.").WithHeader("X-Amz-Bucket-Region", "eu-west-1")}},
+			wantType: "PermanentStepError",
+			wantMsg:  []string{"destination.bucketName", "region eu-west-1", "PermanentRedirect"},
+		},
+		{
 			name: "S3 UploadPart 500 twice, then retries recover",
 			user: bigUser,
 			s3:   []fp.Rule{{Op: "UploadPart", Times: 2, Fault: fp.Error(500, "InternalError", "We encountered an internal error. Please try again.")}},
