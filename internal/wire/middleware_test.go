@@ -246,4 +246,3 @@ func lenItems(out *dynamodb.QueryOutput) int {
 	}
 	return len(out.Items)
 }
-

@@ -3,11 +3,13 @@ package wire
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"slices"
 	"strconv"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // Page holds one Query response transcoded into manifest lines.
@@ -341,6 +343,8 @@ func (t *Transcoder) appendValue(dst, b []byte, i, level int) ([]byte, int, erro
 	}
 	i = skipSpace(b, i+1)
 	done := false
+	unknown := -1 // where the first unknown descriptor's name starts
+	var unknownEnd int
 	if i < len(b) && b[i] == '}' {
 		return dst, i + 1, jsonl.NilValueError()
 	}
@@ -366,6 +370,9 @@ func (t *Transcoder) appendValue(dst, b []byte, i, level int) ([]byte, int, erro
 		switch {
 		case kind == kindUnknown || j < len(b) && b[j] == 'n':
 			// Skipped: unknown, or null.
+			if kind == kindUnknown && unknown < 0 && !(j < len(b) && b[j] == 'n') {
+				unknown, unknownEnd = s.start, s.end
+			}
 			if j, err = skipValue(b, j); err != nil {
 				return dst, j, err
 			}
@@ -390,9 +397,36 @@ func (t *Transcoder) appendValue(dst, b []byte, i, level int) ([]byte, int, erro
 		return dst, i, unexpected(b, i, "',' or '}'")
 	}
 	if !done {
+		if unknown >= 0 {
+			return dst, i, unknownTypeError(b[unknown:unknownEnd])
+		}
 		return dst, i, jsonl.NilValueError()
 	}
 	return dst, i, nil
+}
+
+// unknownTypeError returns jsonl's error for an attribute value of an
+// unknown type (the SDK's types.UnknownUnionMember), taken from the encoder
+// itself so that the wording stays in one place. desc is the descriptor as
+// written.
+//
+// The SDK (service/dynamodb v1.74.0) does not produce an
+// UnknownUnionMember here: it skips unknown and null members, and when no
+// known one is left it leaves the value as decoded for the previous
+// element of the same map or list (its decoder reuses one variable), or nil
+// for the first. The transcoder refuses such a value instead of copying
+// another attribute's value.
+func unknownTypeError(desc []byte) *jsonl.Error {
+	tag := string(desc)
+	if bytes.IndexByte(desc, '\\') >= 0 {
+		tag = string(unquote(nil, desc))
+	}
+	_, err := jsonl.NewEncoder(jsonl.Plain).AppendItem(nil, map[string]types.AttributeValue{"": &types.UnknownUnionMember{Tag: tag}})
+	var je *jsonl.Error
+	if errors.As(err, &je) {
+		return &jsonl.Error{Msg: je.Msg}
+	}
+	return &jsonl.Error{Msg: "expected a known attribute value type, got " + strconv.Quote(tag)}
 }
 
 type kind uint8

@@ -166,6 +166,9 @@ func TestItemsErrors(t *testing.T) {
 		name   string
 		items  string
 		syntax bool // a *SyntaxError, not an item error
+		// differs: the item error wanted where the SDK decodes a value with
+		// no known type descriptor as nil or as its predecessor's value.
+		differs string
 	}{
 		{name: "invalid N", items: `[{"a":{"S":"ok"}},{"n":{"N":"1x"}}]`},
 		{name: "invalid N in NS", items: `[{"n":{"NS":["1","NaN"]}}]`},
@@ -177,7 +180,10 @@ func TestItemsErrors(t *testing.T) {
 		{name: "L deepest allowed", items: `[{"d":` + deep(attr.MaxDepth, "L") + `}]`},
 		{name: "M too deep", items: `[{"d":` + deep(attr.MaxDepth+1, "M") + `}]`},
 		{name: "M deepest allowed", items: `[{"d":` + deep(attr.MaxDepth, "M") + `}]`},
-		{name: "unknown descriptor", items: `[{"u":{"X":"1"}}]`},
+		{name: "unknown descriptor", items: `[{"u":{"X":"1"}}]`, differs: `item 0: attribute u: expected a known attribute value type, got the unknown DynamoDB type "X"`},
+		{name: "unknown descriptor after a value", items: `[{"a":{"S":"x"},"u":{"\u0058":"1"}}]`, differs: `item 0: attribute u: expected a known attribute value type, got the unknown DynamoDB type "X"`},
+		{name: "empty value after a value", items: `[{"l":{"L":[{"S":"x"},{}]}}]`, differs: `item 0: attribute l[1]: expected an attribute value, got nil (<nil>)`},
+		{name: "null member only after a value", items: `[{"a":{"S":"x"},"u":{"S":null}}]`, differs: `item 0: attribute u: expected an attribute value, got nil (<nil>)`},
 		{name: "unknown then known", items: `[{"u":{"X":"1","S":"y"}}]`},
 		{name: "null member then known", items: `[{"u":{"S":null,"N":"2"}}]`},
 		{name: "two known", items: `[{"u":{"S":"a","N":"2"}}]`, syntax: true},
@@ -229,6 +235,12 @@ func TestItemsErrors(t *testing.T) {
 				if sdkErr != nil {
 					t.Fatalf("the SDK fails: %v", sdkErr)
 				}
+				if tc.differs != "" {
+					if err == nil || err.Error() != tc.differs || len(p.Lines) != 0 {
+						t.Fatalf("%v: error %v, lines %q; want %s", f, err, p.Lines, tc.differs)
+					}
+					continue
+				}
 				want, wantErr := encodeLines(t, f, out.Items)
 				if !bytes.Equal(p.Lines, want) {
 					t.Fatalf("%v: lines\n%s\nwant\n%s", f, p.Lines, want)
@@ -238,5 +250,32 @@ func TestItemsErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestItemsAllocs: once warmed up, a Transcoder allocates nothing per page.
+func TestItemsAllocs(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	items := make([]map[string]types.AttributeValue, 40)
+	for i := range items {
+		items[i] = attrtest.RandomItem(r, attrtest.Options{})
+	}
+	body := wireWriter{r}.body(items, nil)
+	for _, f := range formats {
+		tr := wire.NewTranscoder(f)
+		var p wire.Page
+		allocs := testing.AllocsPerRun(20, func() {
+			resp, err := wire.Scan(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Reset()
+			if err := tr.Items(&p, resp.Items); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%v: %.1f allocations per page, want 0", f, allocs)
+		}
 	}
 }

@@ -1,0 +1,176 @@
+package wire_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr/attrtest"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
+)
+
+const pageBytes = 1 << 20
+
+// benchItem appends item i in the shape internal/bench's fake DynamoDB
+// serves (a copy of its appendItem): S with escapes and non-ASCII, N
+// including 38 digits, BOOL, NULL, L, M, SS, and a filler up to size bytes.
+func benchItem(dst []byte, i, size int, r *rand.Rand) []byte {
+	start := len(dst)
+	dst = fmt.Appendf(dst, `{"PK":{"S":"TENANT#bench"},"SK":{"S":"ITEM#%010d"},`, i)
+	dst = fmt.Appendf(dst, `"n38":{"N":"%038d"},"qty":{"N":"%d"},"price":{"N":"-%d.%04d"},`,
+		r.Uint64N(1e18), r.IntN(1000), r.IntN(100000), r.IntN(10000))
+	dst = fmt.Appendf(dst, `"active":{"BOOL":%t},"deletedAt":{"NULL":true},`, i%3 != 0)
+	dst = append(dst, `"tags":{"SS":["blue","green","r\u00e9d \"q\""]},`...)
+	dst = fmt.Appendf(dst, `"history":{"L":[{"N":"%d"},{"S":"created"},{"BOOL":false},{"M":{"at":{"N":"1700000000%03d"},"by":{"S":"user-%d"}}}]},`,
+		r.IntN(50), r.IntN(1000), r.IntN(10000))
+	dst = fmt.Appendf(dst, `"address":{"M":{"street":{"S":"%d Rue de l'\u00c9glise"},"city":{"S":"M\u00fcnchen"},"zip":{"S":"%05d"},"geo":{"L":[{"N":"48.1%05d"},{"N":"11.5%05d"}]}}},`,
+		r.IntN(200), r.IntN(99999), r.IntN(99999), r.IntN(99999))
+	dst = append(dst, `"note":{"S":"line one\nline two \u65e5\u672c\u8a9e \\ tab\t end"},"body":{"S":"`...)
+	if fill := size - (len(dst) - start) - 4; fill > 0 {
+		dst = append(dst, strings.Repeat("lorem ipsum dolor sit amet ", fill/27+1)[:fill]...)
+	}
+	return append(dst, `"}}`...)
+}
+
+// benchPages returns ~1 MB Query response bodies: "bench" in internal/bench's
+// shape, "random" of attrtest.RandomItem items (every type, unicode from
+// every plane, random escapes and member order).
+func benchPages(b *testing.B) map[string][]byte {
+	r := rand.New(rand.NewPCG(1, 42))
+	items := []byte{'['}
+	n := 0
+	for len(items) < pageBytes-1024 {
+		if n > 0 {
+			items = append(items, ',')
+		}
+		items = benchItem(items, n, 400+r.IntN(601), r)
+		n++
+	}
+	items = append(items, ']')
+	bench := fmt.Appendf(nil, `{"Count":%d,"ScannedCount":%d,"Items":%s,"LastEvaluatedKey":{"PK":{"S":"TENANT#bench"},"SK":{"S":"PAGE#0000000001"}}}`, n, n, items)
+
+	var its []map[string]types.AttributeValue
+	size := 0
+	for size < pageBytes {
+		it := attrtest.RandomItem(r, attrtest.Options{MaxSize: 2048})
+		its = append(its, it)
+		size += attrtest.Size(it)
+	}
+	random := wireWriter{r}.body(its, map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "x"}})
+	return map[string][]byte{"bench": bench, "random": random}
+}
+
+func forPages(b *testing.B, fn func(b *testing.B, body []byte, resp wire.Response)) {
+	pages := benchPages(b)
+	for _, name := range []string{"bench", "random"} {
+		body := pages[name]
+		resp, err := wire.Scan(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			fn(b, body, resp)
+			b.ReportMetric(float64(resp.Count), "items/op")
+		})
+	}
+}
+
+// BenchmarkJSONValid is the floor's cost: encoding/json's validator over
+// the whole body.
+func BenchmarkJSONValid(b *testing.B) {
+	forPages(b, func(b *testing.B, body []byte, _ wire.Response) {
+		for b.Loop() {
+			if !json.Valid(body) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+}
+
+func BenchmarkScan(b *testing.B) {
+	forPages(b, func(b *testing.B, body []byte, _ wire.Response) {
+		for b.Loop() {
+			if _, err := wire.Scan(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkItems transcodes the Items of a page (SetBytes: the whole body).
+func BenchmarkItems(b *testing.B) {
+	for _, f := range formats {
+		b.Run(f.String(), func(b *testing.B) {
+			forPages(b, func(b *testing.B, body []byte, resp wire.Response) {
+				tr := wire.NewTranscoder(f)
+				var p wire.Page
+				for b.Loop() {
+					p.Reset()
+					if err := tr.Items(&p, resp.Items); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkScanItems is what a page costs with the package: Scan, then
+// transcode (plain).
+func BenchmarkScanItems(b *testing.B) {
+	forPages(b, func(b *testing.B, body []byte, _ wire.Response) {
+		tr := wire.NewTranscoder(jsonl.Plain)
+		var p wire.Page
+		for b.Loop() {
+			resp, err := wire.Scan(body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p.Reset()
+			if err := tr.Items(&p, resp.Items); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkSDKEncode is what a page costs today: the SDK's Query
+// deserialisation into types.AttributeValue (through a client whose HTTP
+// client answers from memory), then jsonl's encoder (plain).
+func BenchmarkSDKEncode(b *testing.B) {
+	forPages(b, func(b *testing.B, body []byte, _ wire.Response) {
+		c := dynamodb.New(dynamodb.Options{
+			Region:      "us-east-1",
+			Credentials: aws.AnonymousCredentials{},
+			HTTPClient: doerFunc(func(r *http.Request) (*http.Response, error) {
+				return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(string(body))), ContentLength: int64(len(body)), Request: r}, nil
+			}),
+		})
+		enc := jsonl.NewEncoder(jsonl.Plain)
+		var line []byte
+		in := &dynamodb.QueryInput{TableName: aws.String("t")}
+		for b.Loop() {
+			out, err := c.Query(context.Background(), in)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, it := range out.Items {
+				if line, err = enc.AppendItem(line[:0], it); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
