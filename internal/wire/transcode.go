@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
@@ -52,8 +53,8 @@ func (e *ItemError) Unwrap() error { return e.Err }
 // member is a map member being written: its key (unescaped) and where its
 // `"key":value` went in the output.
 type member struct {
-	key        []byte
-	start, end int   // output span, comma excluded
+	key        string // aliases the input or t.keys
+	start, end int    // output span, comma excluded
 	err        error // a *jsonl.Error in the member's key or value, else nil
 }
 
@@ -182,6 +183,9 @@ func (t *Transcoder) appendMap(dst, b []byte, i, level int) ([]byte, int, error)
 		} else {
 			key = b[s.start:s.end:s.end]
 		}
+		// Neither the input nor t.keys (only appended to during an item)
+		// changes while the member lives.
+		skey := bytesString(key)
 		j = skipSpace(b, j)
 		if j >= len(b) || b[j] != ':' {
 			return dst, j, unexpected(b, j, "':'")
@@ -189,11 +193,11 @@ func (t *Transcoder) appendMap(dst, b []byte, i, level int) ([]byte, int, error)
 		j = skipSpace(b, j+1)
 		if len(ms) > 0 {
 			dst = append(dst, ',')
-			if sorted && bytes.Compare(ms[len(ms)-1].key, key) >= 0 {
+			if sorted && ms[len(ms)-1].key >= skey {
 				sorted = false
 			}
 		}
-		m := member{key: key, start: len(dst)}
+		m := member{key: skey, start: len(dst)}
 		dst, m.err = t.appendString(dst, key, !s.escaped && !s.nonASCII)
 		if m.err == nil {
 			dst = append(dst, ':')
@@ -214,7 +218,7 @@ func (t *Transcoder) appendMap(dst, b []byte, i, level int) ([]byte, int, error)
 		if m.err != nil {
 			failed = true
 			dst = dst[:m.start]
-			m.err.(*jsonl.Error).Path = attr.KeyStep(bytesString(key)) + m.err.(*jsonl.Error).Path
+			m.err.(*jsonl.Error).Path = attr.KeyStep(skey) + m.err.(*jsonl.Error).Path
 		}
 		m.end = len(dst)
 		ms = append(ms, m)
@@ -240,11 +244,11 @@ func (t *Transcoder) appendMap(dst, b []byte, i, level int) ([]byte, int, error)
 	t.reorder = append(t.reorder[:0], dst[body:]...)
 	dst = dst[:body]
 	if !sorted {
-		slices.SortStableFunc(ms, func(a, b member) int { return bytes.Compare(a.key, b.key) })
+		sortMembers(ms)
 	}
 	n := 0
 	for k, m := range ms {
-		if k+1 < len(ms) && bytes.Equal(ms[k+1].key, m.key) {
+		if k+1 < len(ms) && ms[k+1].key == m.key {
 			continue // a later duplicate wins
 		}
 		if m.err != nil {
@@ -260,6 +264,30 @@ func (t *Transcoder) appendMap(dst, b []byte, i, level int) ([]byte, int, error)
 	}
 	clear(ms) // keep no references to the input
 	return append(dst, '}'), i, nil
+}
+
+// insertionSortMax is the size up to which sortMembers sorts by insertion;
+// most items and maps are this small.
+const insertionSortMax = 24
+
+// sortMembers sorts ms by key (Go string order: UTF-8 bytes, code points),
+// stably, so that of equal keys the last written stays last.
+func sortMembers(ms []member) {
+	if len(ms) > insertionSortMax {
+		slices.SortStableFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
+		return
+	}
+	for i := 1; i < len(ms); i++ {
+		if ms[i-1].key <= ms[i].key {
+			continue
+		}
+		m := ms[i]
+		j := i
+		for ; j > 0 && ms[j-1].key > m.key; j-- {
+			ms[j] = ms[j-1]
+		}
+		ms[j] = m
+	}
 }
 
 // appendString writes the unescaped string s; plain says it holds only
