@@ -55,7 +55,7 @@ func (e *ItemError) Unwrap() error { return e.Err }
 type member struct {
 	key        string // aliases the input or t.keys
 	start, end int    // output span, comma excluded
-	err        error // a *jsonl.Error in the member's key or value, else nil
+	err        error  // a *jsonl.Error in the member's key or value, else nil
 }
 
 // Transcoder turns the Items array of a raw DynamoDB Query response into
