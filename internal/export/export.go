@@ -25,6 +25,7 @@ import (
 	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
 )
 
 // Defaults.
@@ -46,6 +47,10 @@ type Options struct {
 	DeadlineMargin   time.Duration // stop this long before ctx's deadline
 	ProgressInterval time.Duration // how often to log progress
 	Logger           *slog.Logger  // nil: no logs
+	// SDKDecode makes the SDK decode every item into types.AttributeValue
+	// before encoding, instead of transcoding the raw Query response
+	// (internal/wire). Slower; kept for comparison and as a fallback.
+	SDKDecode bool
 	// Offload is used when the config enables item offloading.
 	Offload Offload
 	// Progress, when set, is called after every page with the running
@@ -156,6 +161,12 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 			res, err = nil, newError(cfg, "internal", st, fmt.Errorf("panic while exporting: %v", p))
 		}
 	}()
+	// Page buffers: one being filled by the fetcher, Prefetch waiting, one
+	// being encoded. Their number bounds the memory pages take.
+	free := make(chan *wire.Capture, opts.Prefetch+2)
+	for range cap(free) {
+		free <- &wire.Capture{}
+	}
 	var qres query.Result
 	var qerr error
 	fetched := make(chan struct{})
@@ -167,14 +178,28 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 				qerr = fmt.Errorf("query goroutine panicked: %v", p)
 			}
 		}()
-		qres, qerr = query.Pages(qctx, db, query.Input(&cfg.Query), cfg.Query.Limit, cfg.Query.PageSize, func(p *query.Page) error {
+		send := func(p *query.Page) error {
 			select {
 			case pages <- p:
 				return nil
 			case <-qctx.Done():
 				return context.Cause(qctx)
 			}
-		})
+		}
+		in := query.Input(&cfg.Query)
+		if opts.SDKDecode {
+			qres, qerr = query.Pages(qctx, db, in, cfg.Query.Limit, cfg.Query.PageSize, send)
+			return
+		}
+		next := func() (*wire.Capture, error) {
+			select {
+			case c := <-free:
+				return c, nil
+			case <-qctx.Done():
+				return nil, context.Cause(qctx)
+			}
+		}
+		qres, qerr = query.RawPages(qctx, db, in, cfg.Query.Limit, cfg.Query.PageSize, next, send)
 	}()
 
 	fail := func(stage string, err error) (*Result, error) {
@@ -198,33 +223,72 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 	}
 
 	enc := jsonl.NewEncoder(cfg.Output.Format)
+	tr := wire.NewTranscoder(cfg.Output.Format)
+	var wp wire.Page
 	bw := bufio.NewWriterSize(w, writeBufferSize)
+	// writeLine writes one line (without its newline), or its pointer when
+	// it is offloaded.
+	writeLine := func(line []byte) (string, error) {
+		if off != nil {
+			out, offloaded, err := off.maybe(ctx, line, st.items)
+			if err != nil {
+				return "offload", err
+			}
+			if offloaded {
+				st.offloaded++
+			}
+			line = out
+		}
+		if _, err := bw.Write(line); err != nil {
+			return "upload", err
+		}
+		if err := bw.WriteByte('\n'); err != nil {
+			return "upload", err
+		}
+		st.items++
+		return "", nil
+	}
 	var line []byte
 	for p := range pages {
 		st.pages = p.Number
-		for _, item := range p.Items {
-			var err error
-			line, err = enc.AppendItem(line[:0], item)
-			if err != nil {
-				return fail("encode", fmt.Errorf("item %d (page %d): %w", st.items, p.Number, err))
-			}
-			out := line
-			if off != nil {
-				var offloaded bool
-				if out, offloaded, err = off.maybe(ctx, line, st.items); err != nil {
-					return fail("offload", err)
+		if p.RawItems {
+			wp.Reset()
+			err := tr.Items(&wp, p.Raw.Response.Items)
+			free <- p.Raw // the lines are in wp now
+			var ie *wire.ItemError
+			switch {
+			case errors.As(err, &ie):
+				return fail("encode", fmt.Errorf("item %d (page %d): %w", st.items+int64(ie.Index), p.Number, ie.Err))
+			case err != nil:
+				return fail("query", fmt.Errorf("page %d of table %s: malformed response: %w", p.Number, cfg.Query.TableName, err))
+			case off == nil:
+				if _, err := bw.Write(wp.Lines); err != nil {
+					return fail("upload", err)
 				}
-				if offloaded {
-					st.offloaded++
+				st.items += int64(wp.Count)
+			default:
+				start := 0
+				for _, end := range wp.Ends {
+					if stage, err := writeLine(wp.Lines[start : end-1]); err != nil {
+						return fail(stage, err)
+					}
+					start = end
 				}
 			}
-			if _, err := bw.Write(out); err != nil {
-				return fail("upload", err)
+		} else {
+			if p.Raw != nil {
+				free <- p.Raw // the client did not capture: items came decoded
 			}
-			if err := bw.WriteByte('\n'); err != nil {
-				return fail("upload", err)
+			for _, item := range p.Items {
+				var err error
+				line, err = enc.AppendItem(line[:0], item)
+				if err != nil {
+					return fail("encode", fmt.Errorf("item %d (page %d): %w", st.items, p.Number, err))
+				}
+				if stage, err := writeLine(line); err != nil {
+					return fail(stage, err)
+				}
 			}
-			st.items++
 		}
 		if err := context.Cause(qctx); err != nil && qctx.Err() != nil {
 			return fail("deadline", err)

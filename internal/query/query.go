@@ -6,6 +6,7 @@ package query
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
 )
 
 // API is the one DynamoDB call this package makes.
@@ -47,8 +49,16 @@ func Input(q *config.Query) *dynamodb.QueryInput {
 
 // Page is one Query response, as far as the export needs it.
 type Page struct {
-	Number           int // 1-based
-	Items            []map[string]types.AttributeValue
+	Number int // 1-based
+	Count  int // items in the page
+	// Items are the page's items as the SDK decoded them, unless RawItems.
+	Items []map[string]types.AttributeValue
+	// Raw, from RawPages, is the capture this page's request carried. The
+	// caller owns it and hands it back to the pool it came from when done.
+	Raw *wire.Capture
+	// RawItems says that Raw.Response.Items holds this page's items,
+	// undecoded (the wire middleware ran); else they are in Items.
+	RawItems         bool
 	LastEvaluatedKey map[string]types.AttributeValue // nil on the last page
 }
 
@@ -71,18 +81,57 @@ type Result struct {
 // continues. pageSize, when positive, is the Limit of every request.
 // in is not modified.
 func Pages(ctx context.Context, api API, in *dynamodb.QueryInput, limit int64, pageSize int32, fn func(*Page) error) (Result, error) {
+	return pages(ctx, api, in, limit, pageSize, nil, fn)
+}
+
+// RawPages is Pages without decoding items: each request carries a
+// wire.Capture from next (which blocks until one is free, and fails when
+// the caller is done), and the SDK's wire middleware leaves the raw body in
+// it, so items are transcoded later, on the caller's goroutine, and the next
+// request leaves as soon as this one's body is read. A client that does not
+// run the middleware (a fake) still works: its pages carry Items.
+func RawPages(ctx context.Context, api API, in *dynamodb.QueryInput, limit int64, pageSize int32, next func() (*wire.Capture, error), fn func(*Page) error) (Result, error) {
+	return pages(ctx, api, in, limit, pageSize, next, fn)
+}
+
+func pages(ctx context.Context, api API, in *dynamodb.QueryInput, limit int64, pageSize int32, next func() (*wire.Capture, error), fn func(*Page) error) (Result, error) {
 	req := *in
 	var res Result
 	for {
 		req.Limit = requestLimit(limit-res.Items, limit > 0, pageSize)
-		out, err := api.Query(ctx, &req)
-		if err != nil {
-			return res, &Error{Table: aws.ToString(in.TableName), Index: aws.ToString(in.IndexName), Page: res.Pages + 1, Err: err}
+		p := &Page{Number: res.Pages + 1}
+		qctx := ctx
+		var optFns []func(*dynamodb.Options)
+		attempts := 0
+		if next != nil {
+			c, err := next()
+			if err != nil {
+				return res, err
+			}
+			if c == nil {
+				return res, errors.New("query: no capture buffer")
+			}
+			p.Raw, attempts = c, c.Attempts
+			qctx = wire.WithCapture(ctx, c)
+			optFns = append(optFns, wire.WithRawItems)
 		}
+		out, err := api.Query(qctx, &req, optFns...)
+		if err != nil {
+			return res, &Error{Table: aws.ToString(in.TableName), Index: aws.ToString(in.IndexName), Page: p.Number, Err: err}
+		}
+		// A client without the middleware (a fake) leaves the capture
+		// untouched, and the SDK's items in out.Items.
+		p.RawItems = p.Raw != nil && p.Raw.Attempts > attempts
+		if p.RawItems {
+			p.Count = int(out.Count)
+		} else {
+			p.Items, p.Count = out.Items, len(out.Items)
+		}
+		p.LastEvaluatedKey = out.LastEvaluatedKey
 		res.Pages++
-		res.Items += int64(len(out.Items))
+		res.Items += int64(p.Count)
 		res.LastEvaluatedKey = out.LastEvaluatedKey
-		if err := fn(&Page{Number: res.Pages, Items: out.Items, LastEvaluatedKey: out.LastEvaluatedKey}); err != nil {
+		if err := fn(p); err != nil {
 			return res, err
 		}
 		if len(out.LastEvaluatedKey) == 0 {

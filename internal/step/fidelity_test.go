@@ -90,6 +90,19 @@ func TestPropertyRoundTrip(t *testing.T) {
 			if _, ferr := invoke(t, h, map[string]any{"customConfig": cfg}); ferr != nil {
 				t.Fatalf("%s: %s", ferr.Type, ferr.Message)
 			}
+			// The SDK-decoding path must write the very same bytes as the
+			// transcoding path the handler takes by default.
+			ctx := context.Background()
+			slow := step.New(step.Deps{DynamoDB: stack.DynamoDB(ctx), Sink: sink.New(stack.S3(ctx), sink.Options{}), Export: export.Options{SDKDecode: true}})
+			cfg["destination"].(map[string]any)["key"] = format + ".sdk.jsonl"
+			if _, ferr := invoke(t, slow, map[string]any{"customConfig": cfg}); ferr != nil {
+				t.Fatalf("SDK path: %s: %s", ferr.Type, ferr.Message)
+			}
+			fast, err1 := stack.GetObject(ctx, bucket, format+".jsonl")
+			sdk, err2 := stack.GetObject(ctx, bucket, format+".sdk.jsonl")
+			if err1 != nil || err2 != nil || string(fast) != string(sdk) {
+				t.Fatalf("transcoded manifest (%d bytes, %v) differs from the SDK-decoded one (%d bytes, %v)", len(fast), err1, len(sdk), err2)
+			}
 			lines := readLines(t, bucket, format+".jsonl")
 			if len(lines) != len(items) {
 				t.Fatalf("%d lines, want %d", len(lines), len(items))
