@@ -135,7 +135,7 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 		if opts.Offload.API == nil {
 			return nil, newError(cfg, "encode", st, errOffloadUnavailable)
 		}
-		off = newOffloader(opts.Offload, &cfg.Destination)
+		off = newOffloader(opts.Offload, &cfg.Destination, cleanupDeadline(ctx, opts.DeadlineMargin))
 	}
 
 	// The upload stops at half the margin, as a backstop for an S3 call
@@ -147,6 +147,9 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 		defer stop()
 	}
 	w := snk.Open(uctx, putInput(&cfg.Destination))
+	// Offloaded items are written under the same margin as the query.
+	octx, ocancel := context.WithCancelCause(qctx)
+	defer ocancel(context.Canceled)
 	pages := make(chan *query.Page, opts.Prefetch)
 	defer func() {
 		// A panic while encoding must not leave the upload open: abort it and
@@ -157,8 +160,13 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 				for range pages {
 				}
 			}()
+			ocancel(errPanic)
 			_ = w.Abort(errPanic)
-			res, err = nil, newError(cfg, "internal", st, fmt.Errorf("panic while exporting: %v", p))
+			e := newError(cfg, "internal", st, fmt.Errorf("panic while exporting: %v", p))
+			if off != nil {
+				e.OffloadDeleted, e.OffloadLeft = off.cleanup()
+			}
+			res, err = nil, e
 		}
 	}()
 	// Page buffers: one being filled by the fetcher, Prefetch waiting, one
@@ -204,6 +212,7 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 
 	fail := func(stage string, err error) (*Result, error) {
 		cancel(err)
+		ocancel(err)
 		for range pages { // let the fetcher finish
 		}
 		<-fetched
@@ -230,7 +239,7 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 	// it is offloaded.
 	writeLine := func(line []byte) (string, error) {
 		if off != nil {
-			out, offloaded, err := off.maybe(ctx, line, st.items)
+			out, offloaded, err := off.maybe(octx, line, st.items)
 			if err != nil {
 				return "offload", err
 			}
@@ -257,6 +266,8 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 			free <- p.Raw // the lines are in wp now
 			var ie *wire.ItemError
 			switch {
+			case err == nil && wp.Count != p.Count:
+				return fail("query", fmt.Errorf("page %d of table %s: malformed response: Count %d but %d items", p.Number, cfg.Query.TableName, p.Count, wp.Count))
 			case errors.As(err, &ie):
 				return fail("encode", fmt.Errorf("item %d (page %d): %w", st.items+int64(ie.Index), p.Number, ie.Err))
 			case err != nil:
@@ -312,8 +323,9 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 			return fail("offload", err)
 		}
 	}
-	obj, err := w.Close(uctx)
+	obj, err := w.Close()
 	if err != nil {
+		ocancel(err)
 		e := newError(cfg, "upload", st, err)
 		if errors.Is(context.Cause(uctx), ErrDeadline) {
 			e.Stage, e.Err = "deadline", fmt.Errorf("%w while completing the upload: %v", ErrDeadline, err)
@@ -325,6 +337,16 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 	}
 	return &Result{Object: *obj, Items: st.items, Pages: qres.Pages, Truncated: qres.Truncated,
 		LastEvaluatedKey: qres.LastEvaluatedKey, Offloaded: st.offloaded}, nil
+}
+
+// cleanupDeadline is when cleanup after a failure must be done: a quarter
+// of the margin before ctx's deadline, or a fixed time from now.
+func cleanupDeadline(ctx context.Context, margin time.Duration) time.Time {
+	by := time.Now().Add(offloadCleanupTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-margin/4).Before(by) {
+		by = dl.Add(-margin / 4)
+	}
+	return by
 }
 
 func newError(cfg *config.Config, stage string, st *state, err error) *Error {

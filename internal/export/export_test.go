@@ -156,3 +156,70 @@ type failingDB struct{ err error }
 func (f failingDB) Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	return nil, f.err
 }
+
+// offloadS3 records offloaded objects; stall makes PutObject wait for ctx.
+type offloadS3 struct {
+	mu      sync.Mutex
+	stall   bool
+	objects map[string]bool
+}
+
+func (o *offloadS3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	if o.stall {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.objects[aws.ToString(in.Key)] = true
+	return &s3.PutObjectOutput{}, nil
+}
+
+func (o *offloadS3) DeleteObject(_ context.Context, in *s3.DeleteObjectInput, _ ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.objects, aws.ToString(in.Key))
+	return &s3.DeleteObjectOutput{}, nil
+}
+
+func offloadConfig() *config.Config {
+	cfg := testConfig()
+	cfg.EnableItemOffloading = true
+	return cfg
+}
+
+// A stalled offload upload must not carry the export past the margin.
+func TestRunOffloadStopsAtTheMargin(t *testing.T) {
+	s3m := &memS3{objects: map[string]string{}}
+	off := &offloadS3{stall: true, objects: map[string]bool{}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err := Run(ctx, &pagedDB{n: 3}, sink.New(s3m, sink.Options{}), offloadConfig(),
+		Options{DeadlineMargin: 500 * time.Millisecond, Offload: Offload{API: off, Threshold: 1, Prefix: "p/"}})
+	if ctx.Err() != nil {
+		t.Fatal("Run returned after the invocation's deadline")
+	}
+	if !errors.Is(err, ErrDeadline) {
+		t.Fatalf("err = %v, want a deadline error", err)
+	}
+}
+
+// A panic after items were offloaded deletes them.
+func TestRunPanicDeletesOffloaded(t *testing.T) {
+	s3m := &memS3{objects: map[string]string{}}
+	off := &offloadS3{objects: map[string]bool{}}
+	pages := 0
+	_, err := Run(context.Background(), &pagedDB{n: 3}, sink.New(s3m, sink.Options{}), offloadConfig(),
+		Options{Offload: Offload{API: off, Threshold: 1, Prefix: "p/"}, Progress: func(Progress) {
+			if pages++; pages == 2 {
+				panic("boom")
+			}
+		}})
+	var e *Error
+	if !errors.As(err, &e) || e.Stage != "internal" || e.OffloadDeleted != 2 {
+		t.Fatalf("err = %v (%+v), want an internal error that deleted the 2 offloaded items", err, e)
+	}
+	if len(off.objects) != 0 || len(s3m.objects) != 0 {
+		t.Errorf("left behind: offloaded %v, manifest %v", off.objects, s3m.objects)
+	}
+}

@@ -51,9 +51,11 @@ type offloader struct {
 	mu      sync.Mutex
 	written []string
 	err     error
+	// cleanupBy bounds the deletes after a failure.
+	cleanupBy time.Time
 }
 
-func newOffloader(o Offload, dest *config.Destination) *offloader {
+func newOffloader(o Offload, dest *config.Destination, cleanupBy time.Time) *offloader {
 	if o.Bucket == "" {
 		o.Bucket = dest.BucketName
 	}
@@ -63,7 +65,7 @@ func newOffloader(o Offload, dest *config.Destination) *offloader {
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultOffloadConcurrency
 	}
-	return &offloader{o: o, dest: dest, sem: make(chan struct{}, o.Concurrency)}
+	return &offloader{o: o, dest: dest, sem: make(chan struct{}, o.Concurrency), cleanupBy: cleanupBy}
 }
 
 // maybe returns line itself, or, when line is over the threshold, starts
@@ -146,7 +148,7 @@ func (f *offloader) wait() error {
 // how many objects it deleted and how many it could not.
 func (f *offloader) cleanup() (deleted, failed int) {
 	f.wg.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), offloadCleanupTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), f.cleanupBy)
 	defer cancel()
 	for _, key := range f.written {
 		if _, err := f.o.API.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(f.o.Bucket), Key: aws.String(key)}); err != nil {

@@ -101,9 +101,9 @@ type Writer struct {
 	err    error
 	size   int64
 	closed bool
-	// cleanupBy is when the detached abort must give up: shortly after the
-	// upload context's deadline, so it cannot outlive the invocation.
-	cleanupBy time.Time
+	// deadline is the upload context's deadline, if any: the detached abort
+	// must end shortly after it, so it cannot outlive the invocation.
+	deadline time.Time
 }
 
 // Open starts streaming an object described by in (Body is set by Open).
@@ -113,10 +113,8 @@ func (s *Sink) Open(ctx context.Context, in *s3.PutObjectInput) *Writer {
 	pr, pw := io.Pipe()
 	req := *in
 	req.Body = pr
-	w := &Writer{sink: s, in: &req, pw: pw, done: make(chan struct{}), cleanupBy: time.Now().Add(abortTimeout)}
-	if dl, ok := ctx.Deadline(); ok && dl.Add(abortGrace).Before(w.cleanupBy) {
-		w.cleanupBy = dl.Add(abortGrace)
-	}
+	w := &Writer{sink: s, in: &req, pw: pw, done: make(chan struct{})}
+	w.deadline, _ = ctx.Deadline()
 	// The manager notices a failed part only when it next reads the pipe,
 	// a whole part later; closing the pipe at once stops the encoder (and
 	// the query behind it) with the part's error.
@@ -172,8 +170,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 func (w *Writer) Size() int64 { return w.size }
 
 // Close completes the upload and returns the object it wrote. On failure the
-// upload has been aborted and nothing is left at the key.
-func (w *Writer) Close(ctx context.Context) (*Object, error) {
+// upload has been aborted and nothing is left at the key. The upload is
+// bounded by the context given to Open.
+func (w *Writer) Close() (*Object, error) {
 	if w.closed {
 		return nil, errors.New("sink: Close after Close or Abort")
 	}
@@ -220,7 +219,11 @@ func (w *Writer) cleanup() {
 	if !errors.As(w.err, &mf) || mf.UploadID() == "" {
 		return
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), w.cleanupBy)
+	by := time.Now().Add(abortTimeout)
+	if !w.deadline.IsZero() && w.deadline.Add(abortGrace).Before(by) {
+		by = w.deadline.Add(abortGrace)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), by)
 	defer cancel()
 	_, _ = w.sink.api.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
 		Bucket:              w.in.Bucket,

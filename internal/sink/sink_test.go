@@ -92,7 +92,7 @@ func TestWriterSmallAndEmpty(t *testing.T) {
 		if _, err := io.WriteString(w, body); err != nil {
 			t.Fatal(err)
 		}
-		obj, err := w.Close(context.Background())
+		obj, err := w.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +112,7 @@ func TestWriterMultipart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	obj, err := w.Close(context.Background())
+	obj, err := w.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestWriterAbort(t *testing.T) {
 	if _, ok := f.objects["k"]; ok || f.aborts == 0 {
 		t.Errorf("object left %v, aborts %d", ok, f.aborts)
 	}
-	if _, err := w.Close(context.Background()); err == nil {
+	if _, err := w.Close(); err == nil {
 		t.Error("Close after Abort succeeded")
 	}
 }

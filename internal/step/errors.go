@@ -16,6 +16,7 @@ import (
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 )
 
 // PermanentStepError is a failure that retrying cannot help: a bad event,
@@ -97,7 +98,7 @@ func errorKind(err error) (transient, known bool) {
 		return false, true
 	}
 	var ee *export.Error
-	if errors.As(err, &ee) && ee.Stage == "encode" {
+	if errors.As(err, &ee) && ee.Stage == "encode" || errors.Is(err, sink.ErrTooLarge) {
 		return false, true
 	}
 	if errors.Is(err, export.ErrDeadline) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {

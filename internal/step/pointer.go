@@ -45,5 +45,8 @@ func (r PointerReader) ReadJSON(ctx context.Context, bucket, key string) (any, e
 	if err := dec.Decode(&v); err != nil {
 		return nil, &PermanentStepError{Message: fmt.Sprintf("not JSON: %v", err)}
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, &PermanentStepError{Message: "not a single JSON value (JSON Lines? a manifest is not a step output)"}
+	}
 	return v, nil
 }

@@ -114,7 +114,18 @@ func (h *Handler) Plan(ctx context.Context, ev *Event) (*config.Config, error) {
 // Run plans and runs the export for ev.
 func (h *Handler) Run(ctx context.Context, ev *Event) (*Output, error) {
 	start := time.Now()
-	cfg, err := h.Plan(ctx, ev)
+	margin := h.d.Export.DeadlineMargin
+	if margin <= 0 {
+		margin = defaultMargin(ctx)
+	}
+	// Rendering may read pointers from S3: it too stops at the margin.
+	pctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithDeadlineCause(ctx, dl.Add(-margin), export.ErrDeadline)
+		defer cancel()
+	}
+	cfg, err := h.Plan(pctx, ev)
 	if err != nil {
 		return nil, err
 	}
@@ -134,9 +145,7 @@ func (h *Handler) Run(ctx context.Context, ev *Event) (*Output, error) {
 		stepID = "manifest"
 	}
 	opts.Offload.Prefix = fmt.Sprintf("manifest_items/%s/%s/%s/", flow, stepID, runID)
-	if opts.DeadlineMargin <= 0 {
-		opts.DeadlineMargin = defaultMargin(ctx)
-	}
+	opts.DeadlineMargin = margin
 	log.Info("start", "format", cfg.Output.Format.String(), "limit", cfg.Query.Limit, "pageSize", cfg.Query.PageSize)
 	res, err := export.Run(ctx, h.d.DynamoDB, h.d.Sink, cfg, opts)
 	if err != nil {
@@ -173,13 +182,15 @@ func requestID(ctx context.Context) string {
 }
 
 // defaultMargin is the larger of MinDeadlineMargin and
-// DeadlineMarginFraction of the time left.
+// DeadlineMarginFraction of the time left, but at most half the time left,
+// so a short timeout still leaves the export time to run.
 func defaultMargin(ctx context.Context) time.Duration {
 	dl, ok := ctx.Deadline()
 	if !ok {
 		return MinDeadlineMargin
 	}
-	return max(MinDeadlineMargin, time.Duration(float64(time.Until(dl))*DeadlineMarginFraction))
+	left := time.Until(dl)
+	return min(left/2, max(MinDeadlineMargin, time.Duration(float64(left)*DeadlineMarginFraction)))
 }
 
 // renderError classifies a template failure: permanent, unless a pointer
