@@ -251,6 +251,10 @@ func (e *evaluator) headValue(x *ast.Expression, s scope) (any, error) {
 // blockHelperMissing does: true renders the body with the same context; false, null and empty
 // arrays render the else part; arrays iterate like #each; anything else becomes the context.
 func (e *evaluator) section(b *ast.BlockStatement, s scope, v any) (string, error) {
+	v, err := e.data(v, b.Line, b.Expression.Canonical())
+	if err != nil {
+		return "", err
+	}
 	switch t := v.(type) {
 	case bool:
 		if t {
@@ -399,6 +403,25 @@ func (e *evaluator) walk(p *ast.PathExpression, v any, parts []string, allowMiss
 		return nil, e.fail(p.Line, p.Original, "path "+strconv.Quote(p.Original)+" not found in the context")
 	}
 	return v, nil
+}
+
+// data returns v, or what v points to when v is an `_s3_output_pointer` object. What is
+// iterated (#each, slice, a section block) goes through the pointer, like a path that steps
+// into it; elsewhere a value that ends at a pointer stays the pointer object (it may be a
+// manifest, which must never be read as JSON).
+func (e *evaluator) data(v any, line int, what string) (any, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return v, nil
+	}
+	target, isPointer, perr := e.r.through(e.ctx, m)
+	if perr != nil {
+		return nil, &Error{Field: e.field, Line: line, Path: what, Msg: strconv.Quote(what) + ": " + perr.what(), Err: perr.err}
+	}
+	if !isPointer {
+		return v, nil
+	}
+	return target, nil
 }
 
 // child returns v[key] as handlebars.js's lookupProperty sees it: an object's own key, an

@@ -93,6 +93,11 @@ func (e *evaluator) callHelper(h helperSpec, name string, x *ast.Expression, s s
 		if err != nil {
 			return nil, err
 		}
+		if i == 0 && (name == "each" || name == "slice") { // iterating the wrapper would be nonsense
+			if v, err = e.data(v, x.Line, p.String()); err != nil {
+				return nil, err
+			}
+		}
 		c.args = append(c.args, v)
 	}
 	if x.Hash != nil {
