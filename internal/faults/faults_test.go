@@ -258,7 +258,7 @@ func TestFaultMatrix(t *testing.T) {
 				if got := out["itemCount"]; got != json.Number(fmt.Sprint(len(want))) {
 					t.Errorf("itemCount = %v, want %d", got, len(want))
 				}
-				checkManifest(t, bucket, key, want)
+				stack.CheckManifest(t, bucket, key, want)
 				if tc.user == bigUser && r.s3.Count("UploadPart") < 2 {
 					t.Errorf("%d UploadPart requests: the manifest was not a multipart upload", r.s3.Count("UploadPart"))
 				}

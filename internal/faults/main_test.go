@@ -22,9 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/google/go-cmp/cmp"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/awsenv"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/faultproxy"
@@ -252,30 +250,6 @@ func invoke(t *testing.T, h *step.Handler, ctx context.Context, payload []byte) 
 		t.Fatalf("reply is not a JSON object: %v: %s", err, out)
 	}
 	return m, nil
-}
-
-// checkManifest compares the object at bucket/key line by line with want.
-func checkManifest(t *testing.T, bucket, key string, want []map[string]types.AttributeValue) {
-	t.Helper()
-	body, err := stack.GetObject(context.Background(), bucket, key)
-	if err != nil {
-		t.Fatalf("read manifest: %v", err)
-	}
-	lines := testenv.Lines(t, body)
-	if len(lines) != len(want) {
-		t.Fatalf("manifest has %d lines, want %d", len(lines), len(want))
-	}
-	for i, line := range lines {
-		dec := json.NewDecoder(strings.NewReader(line))
-		dec.UseNumber()
-		var got any
-		if err := dec.Decode(&got); err != nil {
-			t.Fatalf("line %d is not JSON: %v: %s", i, err, line)
-		}
-		if diff := cmp.Diff(attr.PlainValue(&types.AttributeValueMemberM{Value: want[i]}), got); diff != "" {
-			t.Fatalf("line %d differs (-want +got):\n%s", i, diff)
-		}
-	}
 }
 
 // checkMessage fails t unless msg holds every one of want.

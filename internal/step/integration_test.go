@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testenv"
@@ -86,30 +85,6 @@ func userItems(user string, n, size int) []map[string]types.AttributeValue {
 		}
 	}
 	return items
-}
-
-// checkManifest reads the manifest and compares it line by line with want.
-func checkManifest(t *testing.T, bucket, key string, want []map[string]types.AttributeValue) {
-	t.Helper()
-	body, err := stack.GetObject(context.Background(), bucket, key)
-	if err != nil {
-		t.Fatalf("read manifest: %v", err)
-	}
-	lines := testenv.Lines(t, body)
-	if len(lines) != len(want) {
-		t.Fatalf("manifest has %d lines, want %d", len(lines), len(want))
-	}
-	for i, line := range lines {
-		dec := json.NewDecoder(strings.NewReader(line))
-		dec.UseNumber()
-		var got any
-		if err := dec.Decode(&got); err != nil {
-			t.Fatalf("line %d is not JSON: %v: %s", i, err, line)
-		}
-		if diff := cmp.Diff(attr.PlainValue(&types.AttributeValueMemberM{Value: want[i]}), got); diff != "" {
-			t.Fatalf("line %d differs (-want +got):\n%s", i, diff)
-		}
-	}
 }
 
 func invoke(t *testing.T, h *step.Handler, event any) (map[string]any, *messages.InvokeResponse_Error) {
@@ -199,7 +174,7 @@ func TestExportShapes(t *testing.T) {
 			if got := out["itemCount"]; got != json.Number("2500") {
 				t.Errorf("itemCount = %v, want 2500", got)
 			}
-			checkManifest(t, bucket, key, want)
+			stack.CheckManifest(t, bucket, key, want)
 		})
 	}
 }
@@ -218,7 +193,7 @@ func TestMultipartManifest(t *testing.T) {
 	if size <= sink.DefaultPartSize {
 		t.Fatalf("sizeBytes = %d, want more than one part (%d)", size, sink.DefaultPartSize)
 	}
-	checkManifest(t, bucket, "big.jsonl", want)
+	stack.CheckManifest(t, bucket, "big.jsonl", want)
 }
 
 func TestZeroItems(t *testing.T) {
@@ -260,7 +235,7 @@ func TestEmptyPages(t *testing.T) {
 	if out["itemCount"] != json.Number("1") {
 		t.Errorf("itemCount = %v, want 1", out["itemCount"])
 	}
-	checkManifest(t, bucket, "filtered.jsonl", items[len(items)-1:])
+	stack.CheckManifest(t, bucket, "filtered.jsonl", items[len(items)-1:])
 }
 
 func TestFailuresLeaveNothing(t *testing.T) {

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
 )
 
 var seq atomic.Int64
@@ -179,4 +183,29 @@ func Lines(t testing.TB, body []byte) []string {
 		t.Fatalf("manifest does not end in a newline: %q", s[max(0, len(s)-80):])
 	}
 	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}
+
+// CheckManifest reads the manifest at bucket/key and compares it line by line
+// with the plain-format projection of want.
+func (s *Stack) CheckManifest(t testing.TB, bucket, key string, want []map[string]types.AttributeValue) {
+	t.Helper()
+	body, err := s.GetObject(context.Background(), bucket, key)
+	if err != nil {
+		t.Fatalf("read manifest: %v", err)
+	}
+	lines := Lines(t, body)
+	if len(lines) != len(want) {
+		t.Fatalf("manifest has %d lines, want %d", len(lines), len(want))
+	}
+	for i, line := range lines {
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.UseNumber()
+		var got any
+		if err := dec.Decode(&got); err != nil {
+			t.Fatalf("line %d is not JSON: %v: %s", i, err, line)
+		}
+		if diff := cmp.Diff(attr.PlainValue(&types.AttributeValueMemberM{Value: want[i]}), got); diff != "" {
+			t.Fatalf("line %d differs (-want +got):\n%s", i, diff)
+		}
+	}
 }
