@@ -27,6 +27,8 @@ func main() {
 	pipePages := flag.Int("pipeline-pages", 100, "pages of the pipelining check; 0: skip")
 	latency := flag.Duration("latency", 10*time.Millisecond, "per-page latency of the pipelining check")
 	e2eItems := flag.Int("e2e-items", 0, "also export this many items from dynalite to versitygw; 0: skip")
+	slowItems := flag.Int("slow-s3-items", 0, "also export this many items to an S3 that answers each request after -slow-s3-latency (peak RSS when parts pile up); 0: skip")
+	slowLatency := flag.Duration("slow-s3-latency", 200*time.Millisecond, "per-request latency of the slow S3")
 	cold := flag.Bool("coldstart", false, "build bootstrap and report its size (and, with -e2e-items, its init time under the emulator)")
 	job := flag.String("job", "", "internal: run one measurement (JSON bench.Job) and print its figures")
 	flag.Parse()
@@ -58,7 +60,7 @@ func main() {
 	defer os.RemoveAll(dir)
 	err = bench.Drive(ctx, bench.DriveOptions{
 		Sizes: sizes, HTTPSItems: *httpsItems, PipelinePages: *pipePages, Latency: *latency,
-		E2EItems: *e2eItems, ColdStart: *cold, Dir: dir,
+		E2EItems: *e2eItems, ColdStart: *cold, Dir: dir, SlowS3Items: *slowItems, SlowS3Latency: *slowLatency,
 		Spawner: bench.Spawner{Self: self, Args: func(j bench.Job) []string {
 			b, _ := json.Marshal(j)
 			return []string{"-job", string(b)}

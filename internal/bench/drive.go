@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -15,7 +16,12 @@ type DriveOptions struct {
 	Latency       time.Duration // per-page latency of the pipelining check
 	E2EItems      int           // when positive, an export of this many items from dynalite to versitygw
 	ColdStart     bool          // build bootstrap, report its size and its init time under the emulator
-	Dir           string        // scratch directory
+	// SlowS3Items, when positive, exports this many items to an S3 that
+	// takes SlowS3Latency per request: parts pile up in the uploader, so its
+	// peak RSS is the worst case of the memory formula.
+	SlowS3Items   int
+	SlowS3Latency time.Duration
+	Dir           string // scratch directory
 	Spawner       Spawner
 }
 
@@ -35,74 +41,139 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 	fmt.Fprintf(w, "GOMAXPROCS %d; process with clients built and nothing run: peak RSS %.1f MiB\n\n", idle.GoMax, float64(idle.PeakRSS)/(1<<20))
 	WriteHeader(w)
 
-	type pair struct{ export, floor Row }
-	var pairs []pair
+	// Every comparison runs three rows in the same run: the whole handler
+	// (the raw-body transcoder, "export"), the whole handler decoding with
+	// the SDK as before the fast path ("sdk-decode", MANIFEST_SDK_DECODE=true)
+	// and the floor.
+	type trio struct{ export, sdk, floor Row }
+	run3 := func(f *Fakes, tag string, n int, latency time.Duration, proto string) (trio, error) {
+		var t trio
+		var err error
+		if t.export, err = measure(ctx, o.Spawner, f, "export", "export", fmt.Sprintf("%sexport-%d", tag, n), n, latency, proto, nil); err != nil {
+			return t, err
+		}
+		WriteRow(w, t.export)
+		if t.sdk, err = measure(ctx, o.Spawner, f, "export", "sdk-decode", fmt.Sprintf("%ssdk-%d", tag, n), n, latency, proto, []string{"MANIFEST_SDK_DECODE=true"}); err != nil {
+			return t, err
+		}
+		WriteRow(w, t.sdk)
+		if t.floor, err = measure(ctx, o.Spawner, f, "floor", "floor", fmt.Sprintf("%sfloor-%d", tag, n), n, latency, proto, nil); err != nil {
+			return t, err
+		}
+		WriteRow(w, t.floor)
+		return t, nil
+	}
+	var trios []trio
 	for _, n := range o.Sizes {
-		var p pair
-		if p.export, err = measure(ctx, o.Spawner, fakes, "export", fmt.Sprintf("export-%d", n), n, 0, "http"); err != nil {
+		t, err := run3(fakes, "", n, 0, "http")
+		if err != nil {
 			return err
 		}
-		WriteRow(w, p.export)
-		if p.floor, err = measure(ctx, o.Spawner, fakes, "floor", fmt.Sprintf("floor-%d", n), n, 0, "http"); err != nil {
-			return err
-		}
-		WriteRow(w, p.floor)
-		pairs = append(pairs, p)
+		trios = append(trios, t)
 	}
 	s3 := fakes.S3.Stats()
-	var tlsPair *pair
+	var tls *trio
 	if o.HTTPSItems > 0 {
 		tf, err := StartFakes(true, o.Dir)
 		if err != nil {
 			return err
 		}
 		defer tf.Close()
-		var p pair
-		if p.export, err = measure(ctx, o.Spawner, tf, "export", fmt.Sprintf("export-%d", o.HTTPSItems), o.HTTPSItems, 0, "https"); err != nil {
+		t, err := run3(tf, "", o.HTTPSItems, 0, "https")
+		if err != nil {
 			return err
 		}
-		WriteRow(w, p.export)
-		if p.floor, err = measure(ctx, o.Spawner, tf, "floor", fmt.Sprintf("floor-%d", o.HTTPSItems), o.HTTPSItems, 0, "https"); err != nil {
-			return err
-		}
-		WriteRow(w, p.floor)
-		tlsPair = &p
+		tls = &t
 		ts := tf.S3.Stats()
 		fmt.Fprintf(w, "  (https: S3 parts sent with a SHA-256 payload hash: %d, unsigned: %d)\n", ts.Signed, ts.Unsigned)
 	}
-	var pipe, pipeFloor Row
+	var pipe trio
 	if o.PipelinePages > 0 {
 		_, perPage := pageItems(1<<30, 1)
-		n := o.PipelinePages * perPage
-		if pipe, err = measure(ctx, o.Spawner, fakes, "export", fmt.Sprintf("pipe-export-%d", n), n, o.Latency, "http"); err != nil {
+		if pipe, err = run3(fakes, "pipe-", o.PipelinePages*perPage, o.Latency, "http"); err != nil {
 			return err
 		}
-		WriteRow(w, pipe)
-		if pipeFloor, err = measure(ctx, o.Spawner, fakes, "floor", fmt.Sprintf("pipe-floor-%d", n), n, o.Latency, "http"); err != nil {
+	}
+	var slow Row
+	if o.SlowS3Items > 0 {
+		sf := &Fakes{DynamoDB: fakes.DynamoDB, S3: NewS3(false, o.SlowS3Latency)}
+		slow, err = measure(ctx, o.Spawner, sf, "export", "export", fmt.Sprintf("slow-s3-export-%d", o.SlowS3Items), o.SlowS3Items, 0, "http", nil)
+		sf.S3.Close()
+		if err != nil {
 			return err
 		}
-		WriteRow(w, pipeFloor)
+		slow.Name += fmt.Sprintf(" S3 +%s", o.SlowS3Latency)
+		WriteRow(w, slow)
 	}
 
 	fmt.Fprintf(w, "\nS3 over http: %d parts sent with a SHA-256 payload hash, %d unsigned; requests %v\n", s3.Signed, s3.Unsigned, s3.Requests)
-	fmt.Fprintln(w, "\nCPU, whole handler / floor (target <= 1.5):")
-	for _, p := range pairs {
-		fmt.Fprintf(w, "  %-22s %.2fx  (%.2f vs %.2f CPU s/GB)\n", p.export.Name, p.export.CPU.Seconds()/p.floor.CPU.Seconds(), p.export.CPUPerGB(), p.floor.CPUPerGB())
+	fmt.Fprintln(w, "\nCPU, whole handler / floor (target <= 1.5): fast path (export), and before it (sdk-decode)")
+	all := trios
+	if tls != nil {
+		all = append(slices.Clone(trios), *tls)
 	}
-	if tlsPair != nil {
-		fmt.Fprintf(w, "  %-22s %.2fx  (%.2f vs %.2f CPU s/GB)\n", tlsPair.export.Name, tlsPair.export.CPU.Seconds()/tlsPair.floor.CPU.Seconds(), tlsPair.export.CPUPerGB(), tlsPair.floor.CPUPerGB())
+	var worstCPU float64
+	for _, t := range all {
+		r := t.export.CPU.Seconds() / t.floor.CPU.Seconds()
+		worstCPU = max(worstCPU, r)
+		fmt.Fprintf(w, "  %-22s %.2fx  (%.2f vs %.2f CPU s/GB); sdk-decode %.2fx (%.2f CPU s/GB)\n", t.export.Name, r, t.export.CPUPerGB(), t.floor.CPUPerGB(),
+			t.sdk.CPU.Seconds()/t.floor.CPU.Seconds(), t.sdk.CPUPerGB())
 	}
-	if len(pairs) > 1 {
-		lo, hi := pairs[0].export, pairs[len(pairs)-1].export
-		fmt.Fprintf(w, "\nPeak RSS, whole handler: %s %.1f MiB, %s %.1f MiB: %.2fx (targets: <= 64 MiB, <= 1.1x)\n",
-			lo.Name, float64(lo.PeakRSS)/(1<<20), hi.Name, float64(hi.PeakRSS)/(1<<20), float64(hi.PeakRSS)/float64(lo.PeakRSS))
+	var worstRatio, peakHi float64
+	if len(trios) > 0 {
+		fmt.Fprintln(w, "\nPeak RSS (target: the largest run <= 64 MiB and <= 1.1x the smallest):")
+		lo, hi := trios[0], trios[len(trios)-1]
+		for _, t := range trios {
+			fmt.Fprintf(w, "  %-22s %6.1f MiB (%.2fx the smallest); sdk-decode %6.1f MiB\n", t.export.Name, mib(t.export.PeakRSS),
+				float64(t.export.PeakRSS)/float64(lo.export.PeakRSS), mib(t.sdk.PeakRSS))
+		}
+		worstRatio, peakHi = float64(hi.export.PeakRSS)/float64(lo.export.PeakRSS), mib(hi.export.PeakRSS)
+		if len(trios) > 2 {
+			prev := trios[len(trios)-2]
+			fmt.Fprintf(w, "  %s / %s: %.2fx\n", hi.export.Name, prev.export.Name, float64(hi.export.PeakRSS)/float64(prev.export.PeakRSS))
+		}
+		if o.SlowS3Items > 0 {
+			fmt.Fprintf(w, "  %-22s %6.1f MiB (parts waiting for a slow S3: the formula's worst case)\n", slow.Name, mib(slow.PeakRSS))
+		}
+	}
+	var pipeRatio float64
+	if o.PipelinePages > 0 {
+		ideal := time.Duration(pipe.export.Pages) * o.Latency
+		over := func(r Row) string {
+			return fmt.Sprintf("%s = %.3fx, %.2f ms/page over the latency", r.Wall.Round(time.Millisecond), r.Wall.Seconds()/ideal.Seconds(),
+				float64((r.Wall-ideal).Microseconds())/1e3/float64(r.Pages))
+		}
+		pipeRatio = pipe.export.Wall.Seconds() / ideal.Seconds()
+		fmt.Fprintf(w, "\nPipelining, %s per page (request read to last byte sent), %d pages, target <= 1.05x pages x latency:\n  export %s\n  sdk-decode %s\n  floor %s\n",
+			o.Latency, pipe.export.Pages, over(pipe.export), over(pipe.sdk), over(pipe.floor))
+	}
+	var maxReq float64
+	var refetched int
+	var items int64
+	var mallocs uint64
+	for _, t := range all {
+		for _, r := range []Row{t.export, t.sdk, t.floor} {
+			maxReq, refetched = max(maxReq, r.ReqPage), refetched+r.Refetchd
+		}
+		items, mallocs = items+t.export.Items, mallocs+t.export.Mallocs
+	}
+	fmt.Fprintln(w, "\nTargets (this run):")
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	if len(all) > 0 {
+		fmt.Fprintf(w, "  CPU whole/floor <= 1.5x:           worst %.2fx  %s\n", worstCPU, verdict(worstCPU <= 1.5))
+		fmt.Fprintf(w, "  peak RSS largest <= 64 MiB:        %.1f MiB  %s\n", peakHi, verdict(peakHi <= 64))
+		fmt.Fprintf(w, "  peak RSS largest/smallest <= 1.1x: %.2fx  %s\n", worstRatio, verdict(worstRatio <= 1.1))
+		fmt.Fprintf(w, "  allocations per item (export):     %.2f\n", float64(mallocs)/float64(max(items, 1)))
 	}
 	if o.PipelinePages > 0 {
-		ideal := time.Duration(pipe.Pages) * o.Latency
-		fmt.Fprintf(w, "\nPipelining, %s per page, %d pages: whole handler %s = %.3fx pages x latency (target <= 1.05); floor %s = %.3fx\n",
-			o.Latency, pipe.Pages, pipe.Wall.Round(time.Millisecond), pipe.Wall.Seconds()/ideal.Seconds(),
-			pipeFloor.Wall.Round(time.Millisecond), pipeFloor.Wall.Seconds()/ideal.Seconds())
+		fmt.Fprintf(w, "  pipelining <= 1.05x:               %.3fx  %s\n", pipeRatio, verdict(pipeRatio <= 1.05))
 	}
+	fmt.Fprintf(w, "  requests per page = 1.000:         worst %.3f, %d re-fetches  %s\n", maxReq, refetched, verdict(maxReq == 1 && refetched == 0))
 	if o.E2EItems > 0 {
 		if err := driveE2E(ctx, o, w); err != nil {
 			return fmt.Errorf("end to end: %w", err)
@@ -117,15 +188,15 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 }
 
 // measure adds a table of n items to the fakes and runs mode over it in a
-// child process.
-func measure(ctx context.Context, sp Spawner, f *Fakes, mode, table string, n int, latency time.Duration, proto string) (Row, error) {
+// child process whose environment also has env; the row is called label.
+func measure(ctx context.Context, sp Spawner, f *Fakes, mode, label, table string, n int, latency time.Duration, proto string, env []string) (Row, error) {
 	f.DynamoDB.AddTable(table, TableOptions{Items: n, Latency: latency})
-	fig, err := sp.Run(ctx, Job{Mode: mode, Table: table, Key: table + ".jsonl"}, f.Env())
+	fig, err := sp.Run(ctx, Job{Mode: mode, Table: table, Key: table + ".jsonl"}, append(f.Env(), env...))
 	if err != nil {
 		return Row{}, err
 	}
 	st := f.DynamoDB.Stats(table)
-	name := fmt.Sprintf("%s %s %s", mode, proto, count(n))
+	name := fmt.Sprintf("%s %s %s", label, proto, count(n))
 	if latency > 0 {
 		name += " +" + latency.String()
 	}
@@ -134,6 +205,8 @@ func measure(ctx context.Context, sp Spawner, f *Fakes, mode, table string, n in
 		Out: fig.Out, Wall: fig.Wall, CPU: fig.CPU, Mallocs: fig.Mallocs, PeakRSS: fig.PeakRSS, Refetchd: st.Refetched,
 	}, nil
 }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 func count(n int) string {
 	switch {
