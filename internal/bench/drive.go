@@ -88,11 +88,18 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 		fmt.Fprintf(w, "  (https: S3 parts sent with a SHA-256 payload hash: %d, unsigned: %d)\n", ts.Signed, ts.Unsigned)
 	}
 	var pipe trio
+	var pipeFetch Row
 	if o.PipelinePages > 0 {
 		_, perPage := pageItems(1<<30, 1)
 		if pipe, err = run3(fakes, "pipe-", o.PipelinePages*perPage, o.Latency, "http"); err != nil {
 			return err
 		}
+		// What fetching alone costs on the critical path: the floor without
+		// json.Valid (read, CRC32, LastEvaluatedKey).
+		if pipeFetch, err = measure(ctx, o.Spawner, fakes, "fetch", "fetch", fmt.Sprintf("pipe-fetch-%d", o.PipelinePages*perPage), o.PipelinePages*perPage, o.Latency, "http", nil); err != nil {
+			return err
+		}
+		WriteRow(w, pipeFetch)
 	}
 	var slow Row
 	if o.SlowS3Items > 0 {
@@ -144,17 +151,21 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 				float64((r.Wall-ideal).Microseconds())/1e3/float64(r.Pages))
 		}
 		pipeRatio = pipe.export.Wall.Seconds() / ideal.Seconds()
-		fmt.Fprintf(w, "\nPipelining, %s per page (request read to last byte sent), %d pages, target <= 1.05x pages x latency:\n  export %s\n  sdk-decode %s\n  floor %s\n",
-			o.Latency, pipe.export.Pages, over(pipe.export), over(pipe.sdk), over(pipe.floor))
+		fmt.Fprintf(w, "\nPipelining, %s per page (request read to last byte sent), %d pages, target <= 1.05x pages x latency:\n  export %s\n  sdk-decode %s\n  floor %s\n  fetch only (no json.Valid) %s\n",
+			o.Latency, pipe.export.Pages, over(pipe.export), over(pipe.sdk), over(pipe.floor), over(pipeFetch))
 	}
+	// Requests per page: the target is the fast path's; the other rows'
+	// re-fetches are reported beside it.
 	var maxReq float64
-	var refetched int
+	var refetched, otherRefetched int
 	var items int64
 	var mallocs uint64
+	if o.PipelinePages > 0 {
+		all = append(all, pipe)
+	}
 	for _, t := range all {
-		for _, r := range []Row{t.export, t.sdk, t.floor} {
-			maxReq, refetched = max(maxReq, r.ReqPage), refetched+r.Refetchd
-		}
+		maxReq, refetched = max(maxReq, t.export.ReqPage), refetched+t.export.Refetchd
+		otherRefetched += t.sdk.Refetchd + t.floor.Refetchd
 		items, mallocs = items+t.export.Items, mallocs+t.export.Mallocs
 	}
 	fmt.Fprintln(w, "\nTargets (this run):")
@@ -173,7 +184,8 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 	if o.PipelinePages > 0 {
 		fmt.Fprintf(w, "  pipelining <= 1.05x:               %.3fx  %s\n", pipeRatio, verdict(pipeRatio <= 1.05))
 	}
-	fmt.Fprintf(w, "  requests per page = 1.000:         worst %.3f, %d re-fetches  %s\n", maxReq, refetched, verdict(maxReq == 1 && refetched == 0))
+	fmt.Fprintf(w, "  requests per page = 1.000 (export): worst %.3f, %d re-fetches  %s  (sdk-decode and floor rows: %d re-fetches)\n",
+		maxReq, refetched, verdict(maxReq == 1 && refetched == 0), otherRefetched)
 	if o.E2EItems > 0 {
 		if err := driveE2E(ctx, o, w); err != nil {
 			return fmt.Errorf("end to end: %w", err)
@@ -189,7 +201,38 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 
 // measure adds a table of n items to the fakes and runs mode over it in a
 // child process whose environment also has env; the row is called label.
+//
+// A run of at most smallRun items takes tens of milliseconds, too short for
+// one CPU reading on a shared machine: it runs smallRepeats times, each in a
+// process and on a table of its own, and the row is the run with the median
+// CPU (its re-fetches are those of all the runs).
 func measure(ctx context.Context, sp Spawner, f *Fakes, mode, label, table string, n int, latency time.Duration, proto string, env []string) (Row, error) {
+	if n > smallRun || latency > 0 {
+		return measure1(ctx, sp, f, mode, label, table, n, latency, proto, env)
+	}
+	var rows []Row
+	refetched := 0
+	for i := range smallRepeats {
+		r, err := measure1(ctx, sp, f, mode, label, fmt.Sprintf("%s-%d", table, i), n, latency, proto, env)
+		if err != nil {
+			return r, err
+		}
+		rows, refetched = append(rows, r), refetched+r.Refetchd
+	}
+	slices.SortFunc(rows, func(a, b Row) int { return int(a.CPU - b.CPU) })
+	r := rows[len(rows)/2]
+	r.Refetchd = refetched
+	r.Name += fmt.Sprintf(" (median of %d)", smallRepeats)
+	return r, nil
+}
+
+// Runs of at most smallRun items are repeated smallRepeats times.
+const (
+	smallRun     = 20000
+	smallRepeats = 5
+)
+
+func measure1(ctx context.Context, sp Spawner, f *Fakes, mode, label, table string, n int, latency time.Duration, proto string, env []string) (Row, error) {
 	f.DynamoDB.AddTable(table, TableOptions{Items: n, Latency: latency})
 	fig, err := sp.Run(ctx, Job{Mode: mode, Table: table, Key: table + ".jsonl"}, append(f.Env(), env...))
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 // Job is one measurement, run in a process of its own so that its CPU
 // clock and peak RSS are its own: the fakes stay in the parent.
 type Job struct {
-	Mode  string // "export" (the whole handler), "floor", or "idle" (clients only)
+	Mode  string // "export" (the whole handler), "floor", "fetch" (the floor without json.Valid) or "idle" (clients only)
 	Table string
 	Key   string // the manifest's key, for "export"
 }
@@ -50,8 +50,8 @@ func RunJob(ctx context.Context, job Job) (Figures, error) {
 			return fig, err
 		}
 		fig.Items, fig.Out = r.ItemCount, r.SizeBytes
-	case "floor":
-		r, err := Floor(ctx, d.DynamoDB, job.Table)
+	case "floor", "fetch":
+		r, err := floor(ctx, d.DynamoDB, job.Table, job.Mode == "floor")
 		if err != nil {
 			return fig, err
 		}
@@ -125,13 +125,13 @@ func (r Row) allocsPerItem() float64 {
 
 // WriteHeader writes the column names of WriteRow.
 func WriteHeader(w io.Writer) {
-	fmt.Fprintf(w, "%-28s %9s %6s %8s %9s %9s %8s %8s %7s %8s %11s %8s %8s\n",
+	fmt.Fprintf(w, "%-36s %9s %6s %8s %9s %9s %8s %8s %7s %8s %11s %8s %8s\n",
 		"run", "items", "pages", "req/page", "wall", "items/s", "in MB/s", "out MB", "CPU s", "CPU s/GB", "allocs/item", "peak MiB", "refetch")
 }
 
 // WriteRow writes r as one line.
 func WriteRow(w io.Writer, r Row) {
-	fmt.Fprintf(w, "%-28s %9d %6d %8.3f %9s %9.0f %8.1f %8.1f %7.2f %8.2f %11.2f %8.1f %8d\n",
+	fmt.Fprintf(w, "%-36s %9d %6d %8.3f %9s %9.0f %8.1f %8.1f %7.2f %8.2f %11.2f %8.1f %8d\n",
 		r.Name, r.Items, r.Pages, r.ReqPage, r.Wall.Round(time.Millisecond), r.itemsPerSec(), r.inMBps(),
 		float64(r.Out)/1e6, r.CPU.Seconds(), r.CPUPerGB(), r.allocsPerItem(), float64(r.PeakRSS)/(1<<20), r.Refetchd)
 }
