@@ -3,6 +3,7 @@ package render
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -213,6 +214,9 @@ func (e *evaluator) expression(x *ast.Expression, s scope, blk *ast.BlockStateme
 	}
 	if !isParam && (hasArgs || sub) {
 		return nil, e.unknownHelper(name, x)
+	}
+	if isParam && hasArgs {
+		return nil, e.fail(x.Line, name, fmt.Sprintf("%q is a block parameter here, not a helper: it takes no arguments (rename the block parameter to call the helper)", name))
 	}
 	v, err := e.headValue(x, s)
 	if err != nil {

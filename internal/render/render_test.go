@@ -182,6 +182,8 @@ func TestValueErrors(t *testing.T) {
 		{"data variable outside each", "{{@index}}", &Error{Field: "f", Line: 1, Path: "@index", Msg: `data variable "@index" is not defined here`}, ""},
 		{"unknown helper", "{{lenght s}}", &Error{Field: "f", Line: 1, Path: "lenght", Msg: `unknown helper "lenght"`},
 			`f: template line 1: unknown helper "lenght"`},
+		{"block param called with arguments", "{{#each items as |json|}}{{json s}}{{/each}}", &Error{Field: "f", Line: 1, Path: "json",
+			Msg: `"json" is a block parameter here, not a helper: it takes no arguments (rename the block parameter to call the helper)`}, ""},
 		{"unknown helper suggestion", "{{jsn s}}", &Error{Field: "f", Line: 1, Path: "jsn", Msg: `unknown helper "jsn" (did you mean "json"?)`}, ""},
 		{"unknown block helper", "{{#each_with s}}{{/each_with}}", &Error{Field: "f", Line: 1, Path: "each_with", Msg: `unknown helper "each_with"`}, ""},
 		{"unknown subexpression helper", "{{json (upper s)}}", &Error{Field: "f", Line: 1, Path: "upper", Msg: `unknown helper "upper"`}, ""},
