@@ -109,6 +109,17 @@ func BenchmarkScan(b *testing.B) {
 	})
 }
 
+// BenchmarkLocate is what the fetching goroutine runs on each page.
+func BenchmarkLocate(b *testing.B) {
+	forPages(b, func(b *testing.B, body []byte, _ wire.Response) {
+		for b.Loop() {
+			if _, err := wire.Locate(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // BenchmarkItems transcodes the Items of a page (SetBytes: the whole body).
 func BenchmarkItems(b *testing.B) {
 	for _, f := range formats {

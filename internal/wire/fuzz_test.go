@@ -113,3 +113,63 @@ func noKnownType(err error) bool {
 	return errors.As(err, &je) && (strings.HasPrefix(je.Msg, "expected an attribute value, got nil") ||
 		strings.HasPrefix(je.Msg, "expected a known attribute value type"))
 }
+
+// FuzzLocate: no panic; of a body Scan accepts, Locate returns the same
+// Response; and a body Locate accepts whose Items the transcoder does not
+// reject with a *SyntaxError is valid JSON (so together they reject every
+// malformed body, as Scan does, where Scan does the checking).
+func FuzzLocate(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{
+		`{"Items":[{"a":{"S":"x\"]}"}}],"Items":[]}`,
+		`{"Items":[{"a":{"S":"x\\"}}],"Count":1}`,
+		`{"Items":[{"a":{"S":"x\\\"]"}}}],"Count":1}`,
+		`{"Items":[{"a":{"S":"x"}}]],"Count":1}`,
+		`{"Items":[{"a":{"S":"x"}],"Count":1}`,
+		`{"Items":[{"a":{"N":1}}]}`,
+		`{"Items":[{"a":{"X":[1,tru]},"b":{"S":"x"}}]}`,
+		`{"Items":[{"a":{"S":"\u00zz"}}]}`,
+		"{\"Items\":[{\"a\":{\"S\":\"\x01\"}}]}",
+	} {
+		f.Add([]byte(s))
+	}
+	trs := []*wire.Transcoder{wire.NewTranscoder(jsonl.Plain), wire.NewTranscoder(jsonl.DynamoDB)}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rl, errL := wire.Locate(body)
+		rs, errS := wire.Scan(body)
+		if errS == nil {
+			if errL != nil {
+				t.Fatalf("Scan accepts, Locate: %v", errL)
+			}
+			if !bytes.Equal(rl.Items, rs.Items) || (rl.Items == nil) != (rs.Items == nil) ||
+				!bytes.Equal(rl.LastEvaluatedKey, rs.LastEvaluatedKey) || (rl.LastEvaluatedKey == nil) != (rs.LastEvaluatedKey == nil) ||
+				rl.Count != rs.Count || rl.ScannedCount != rs.ScannedCount {
+				t.Fatalf("Locate %+v, Scan %+v", rl, rs)
+			}
+		}
+		if errL != nil {
+			var se *wire.SyntaxError
+			if !errors.As(errL, &se) {
+				t.Fatalf("error %T, want *SyntaxError", errL)
+			}
+			return
+		}
+		valid := json.Valid(body)
+		if rl.Items == nil {
+			if !valid {
+				t.Fatalf("Locate accepted invalid JSON without Items %q", body)
+			}
+			return
+		}
+		for _, tr := range trs {
+			var p wire.Page
+			err := tr.Items(&p, rl.Items)
+			var se *wire.SyntaxError
+			if !errors.As(err, &se) && !valid {
+				t.Fatalf("Locate and Items (%v) accepted invalid JSON %q", err, body)
+			}
+		}
+	})
+}

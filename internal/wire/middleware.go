@@ -16,7 +16,9 @@ import (
 // Capture receives the raw body of a Query response. Put one in the
 // request's context with WithCapture; after Query returns a nil error, Body
 // holds the whole body of the attempt that succeeded (its CRC32 checked) and
-// Response its members, which alias Body. After an error they mean nothing.
+// Response its members as Locate finds them, which alias Body: the body is
+// well-formed except perhaps inside Response.Items, which Transcoder.Items
+// checks. After an error they mean nothing.
 //
 // The middleware reuses Body's capacity, so a Capture is one page's buffer:
 // the caller must not pass it to another Query while its Items are still
@@ -78,8 +80,10 @@ func AddMiddleware(stack *middleware.Stack) error {
 }
 
 // captureMiddleware reads a successful Query response whole, checks its
-// CRC32, scans it into the context's Capture and hands the SDK a small body
-// holding only Count, ScannedCount and LastEvaluatedKey.
+// CRC32, locates its members (Locate: the Items array is delimited, not
+// validated; Transcoder.Items validates it) into the context's Capture and
+// hands the SDK a small body holding only Count, ScannedCount and
+// LastEvaluatedKey.
 type captureMiddleware struct{}
 
 func (captureMiddleware) ID() string { return MiddlewareID }
@@ -135,7 +139,7 @@ func (c *Capture) read(ctx context.Context, resp *smithyhttp.Response) error {
 			return &RetryableError{Err: &ChecksumError{Want: uint32(want), Got: got, Bytes: len(c.Body)}}
 		}
 	}
-	r, err := Scan(c.Body)
+	r, err := Locate(c.Body)
 	if err != nil {
 		return fmt.Errorf("wire: Query response: %w", err)
 	}

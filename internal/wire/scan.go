@@ -1,7 +1,9 @@
 package wire
 
 import (
+	"bytes"
 	"math"
+	"math/bits"
 	"strconv"
 )
 
@@ -21,8 +23,24 @@ type Response struct {
 // LastEvaluatedKey an object and the counts 32-bit integers (null for any of
 // them counts as absent, as in the SDK; of a repeated member the last one
 // counts). Bad input is a *SyntaxError. Scan allocates nothing.
-func Scan(body []byte) (Response, error) {
+func Scan(body []byte) (Response, error) { return scan(body, true) }
+
+// Locate is Scan without validating the Items array: it only finds where
+// the array ends, skipping strings and counting brackets (skipItems), so it
+// costs a fraction of Scan on a page of items. Everything else in the body
+// (its object structure, Count, ScannedCount, LastEvaluatedKey, any other
+// member, and every Items member but the last) is checked as Scan checks
+// it. Of a body Scan accepts, Locate returns the same Response.
+//
+// The Items span of a body Scan would reject may be anything but valid
+// JSON: Transcoder.Items, which parses every byte of it, rejects it with a
+// *SyntaxError. The body as a whole is valid JSON exactly when Locate
+// accepts it and Transcoder.Items does not fail with a *SyntaxError.
+func Locate(body []byte) (Response, error) { return scan(body, false) }
+
+func scan(body []byte, full bool) (Response, error) {
 	var r Response
+	itemsAt := 0 // where r.Items starts in body
 	i := skipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return r, unexpected(body, i, "a JSON object")
@@ -53,12 +71,25 @@ func Scan(body []byte) (Response, error) {
 		j = skipSpace(body, j+1)
 		isNull := j < len(body) && body[j] == 'n'
 		v := j
-		if j, err = skipValue(body, j); err != nil {
+		if !full && j < len(body) && body[j] == '[' && string(name) == "Items" {
+			j, err = skipItems(body, j)
+		} else {
+			j, err = skipValue(body, j)
+		}
+		if err != nil {
 			return r, err
 		}
 		val := body[v:j]
 		switch string(name) {
 		case "Items":
+			if !full && r.Items != nil {
+				// Only the last Items is transcoded (validated): check
+				// an earlier one here.
+				if _, err := skipValue(body, itemsAt); err != nil {
+					return r, err
+				}
+			}
+			itemsAt = v
 			r.Items = nil
 			if !isNull {
 				if val[0] != '[' {
@@ -114,4 +145,64 @@ func count(v []byte) (int, error) {
 		return 0, strconv.ErrSyntax
 	}
 	return int(n), nil
+}
+
+// skipItems returns the offset after the array that opens at b[i] ('['),
+// found without validating it: it skips strings (to their first unescaped
+// quote) and counts brackets of either kind outside them. Of valid JSON it
+// returns the array's end; of anything else, some offset after i or an
+// error, never reading out of b.
+func skipItems(b []byte, i int) (int, error) {
+	start := i
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			// To the first quote not escaped: preceded by an even number
+			// of backslashes (the walk back stops at the opening quote).
+			for {
+				i++
+				// Most strings are short: look at a few words here,
+				// then hand long ones to bytes.IndexByte.
+				n := 0
+				for ; n < 3 && i+8 <= len(b); n++ {
+					if m := hasQuote(load64(b, i)); m != 0 {
+						i += bits.TrailingZeros64(m) / 8
+						break
+					}
+					i += 8
+				}
+				if n == 3 || i+8 > len(b) {
+					j := bytes.IndexByte(b[i:], '"')
+					if j < 0 {
+						return len(b), syntaxErr(start, "unterminated Items")
+					}
+					i += j
+				}
+				k := i - 1
+				for b[k] == '\\' {
+					k--
+				}
+				if (i-k)%2 == 1 {
+					break
+				}
+			}
+		case '[', '{':
+			depth++
+		case ']', '}':
+			depth--
+			if depth == 0 {
+				return i + 1, nil
+			}
+		}
+		i++
+	}
+	return i, syntaxErr(start, "unterminated Items")
+}
+
+// hasQuote returns a mask whose lowest set bit is the high bit of the first
+// '"' in v (little-endian), or 0 if there is none.
+func hasQuote(v uint64) uint64 {
+	q := v ^ (lo8 * '"')
+	return (q - lo8) & ^q & hi8
 }

@@ -95,6 +95,9 @@ func TestProperty(t *testing.T) {
 		if err != nil {
 			t.Fatalf("page %d: Scan: %v\n%s", page, err, body)
 		}
+		if rl, err := wire.Locate(body); err != nil || !bytes.Equal(rl.Items, resp.Items) || !bytes.Equal(rl.LastEvaluatedKey, resp.LastEvaluatedKey) || rl.Count != resp.Count || rl.ScannedCount != resp.ScannedCount {
+			t.Fatalf("page %d: Locate %+v, %v; Scan %+v", page, rl, err, resp)
+		}
 		if resp.Count != n {
 			t.Fatalf("page %d: Count %d, want %d", page, resp.Count, n)
 		}
