@@ -246,3 +246,44 @@ func lenItems(out *dynamodb.QueryOutput) int {
 	}
 	return len(out.Items)
 }
+
+// TestMiddlewareMalformed: a body malformed outside Items fails the Query
+// (not retried: its CRC32 matched); malformed inside Items, the Query
+// succeeds (the middleware only delimits Items) and Transcoder.Items fails
+// with a *SyntaxError, so the page still fails as a whole.
+func TestMiddlewareMalformed(t *testing.T) {
+	for _, tc := range []struct {
+		body       string
+		queryFails bool
+	}{
+		{body: `{"Items":[{"a":{"S":"x"}}],"Count":1,"LastEvaluatedKey":{"pk":{"S":"p"}} x`, queryFails: true},
+		{body: `{"Items":[{"a":{"S":"x"}}],"Count":1x}`, queryFails: true},
+		{body: `{"Items":[{"a":{"S":"x"}} 1],"Count":1,"LastEvaluatedKey":{"pk":{"S":"p"}}}`},
+		{body: `{"Items":[{"a":{"S":"\q"}}],"Count":1,"LastEvaluatedKey":{"pk":{"S":"p"}}}`},
+		{body: `{"Items":[{"a":{"N":1}}],"Count":1,"LastEvaluatedKey":{"pk":{"S":"p"}}}`},
+	} {
+		f := newFake(t, []byte(tc.body), good)
+		var capt wire.Capture
+		out, err := f.client(wire.WithRawItems).Query(wire.WithCapture(context.Background(), &capt), queryInput())
+		if got := f.requests.Load(); got != 1 {
+			t.Errorf("%s: %d requests, want 1", tc.body, got)
+		}
+		if tc.queryFails {
+			if err == nil {
+				t.Errorf("%s: Query succeeded", tc.body)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.body, err)
+		}
+		if len(out.LastEvaluatedKey) != 1 {
+			t.Errorf("%s: LastEvaluatedKey %v", tc.body, out.LastEvaluatedKey)
+		}
+		var p wire.Page
+		var se *wire.SyntaxError
+		if err := wire.NewTranscoder(formats[0]).Items(&p, capt.Response.Items); !errors.As(err, &se) {
+			t.Errorf("%s: Items: %v, want a *SyntaxError", tc.body, err)
+		}
+	}
+}
