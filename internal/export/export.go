@@ -147,10 +147,22 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 		defer stop()
 	}
 	w := snk.Open(uctx, putInput(&cfg.Destination))
-	// Offloaded items are written under the same margin as the query.
-	octx, ocancel := context.WithCancelCause(qctx)
+	// Cleanup after a failure (abort, deleting offloaded items) must be done
+	// a quarter margin before the deadline.
+	w.CleanupBy(cleanupDeadline(ctx, opts.DeadlineMargin))
+	// Offloaded items are written under the same margin as the query, but
+	// not cancelled by other failures: an upload cancelled in flight may
+	// still land, so cleanup waits for each to finish, then deletes.
+	octx, ocancel := context.WithCancelCause(ctx)
 	defer ocancel(context.Canceled)
+	if dl, ok := ctx.Deadline(); ok {
+		var stop context.CancelFunc
+		octx, stop = context.WithDeadlineCause(octx, dl.Add(-opts.DeadlineMargin), ErrDeadline)
+		defer stop()
+	}
 	pages := make(chan *query.Page, opts.Prefetch)
+	fetched := make(chan struct{})
+	fetcherStarted := false
 	defer func() {
 		// A panic while encoding must not leave the upload open: abort it and
 		// report the panic as an error.
@@ -160,7 +172,9 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 				for range pages {
 				}
 			}()
-			ocancel(errPanic)
+			if fetcherStarted {
+				<-fetched
+			}
 			_ = w.Abort(errPanic)
 			e := newError(cfg, "internal", st, fmt.Errorf("panic while exporting: %v", p))
 			if off != nil {
@@ -177,7 +191,7 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 	}
 	var qres query.Result
 	var qerr error
-	fetched := make(chan struct{})
+	fetcherStarted = true
 	go func() {
 		defer close(fetched)
 		defer close(pages)
@@ -212,7 +226,6 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 
 	fail := func(stage string, err error) (*Result, error) {
 		cancel(err)
-		ocancel(err)
 		for range pages { // let the fetcher finish
 		}
 		<-fetched
@@ -262,7 +275,10 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 		st.pages = p.Number
 		if p.RawItems {
 			wp.Reset()
-			err := tr.Items(&wp, p.Raw.Response.Items)
+			var err error
+			if items := p.Raw.Response.Items; items != nil { // null or absent: no items, as the SDK reads it
+				err = tr.Items(&wp, items)
+			}
 			free <- p.Raw // the lines are in wp now
 			var ie *wire.ItemError
 			switch {
@@ -325,7 +341,6 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 	}
 	obj, err := w.Close()
 	if err != nil {
-		ocancel(err)
 		e := newError(cfg, "upload", st, err)
 		if errors.Is(context.Cause(uctx), ErrDeadline) {
 			e.Stage, e.Err = "deadline", fmt.Errorf("%w while completing the upload: %v", ErrDeadline, err)

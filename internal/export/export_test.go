@@ -223,3 +223,75 @@ func TestRunPanicDeletesOffloaded(t *testing.T) {
 		t.Errorf("left behind: offloaded %v, manifest %v", off.objects, s3m.objects)
 	}
 }
+
+// slowCommitS3 stores an offloaded object as soon as it has the body, as
+// S3 does, then takes a while to answer: a client that gives up meanwhile
+// sees an error although the object landed.
+type slowCommitS3 struct{ offloadS3 }
+
+func (o *slowCommitS3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	o.mu.Lock()
+	o.objects[aws.ToString(in.Key)] = true
+	o.mu.Unlock()
+	select {
+	case <-time.After(50 * time.Millisecond):
+		return &s3.PutObjectOutput{}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// An offload still in flight when the run fails is deleted too.
+func TestRunFailureDeletesInFlightOffloads(t *testing.T) {
+	s3m := &memS3{objects: map[string]string{}}
+	off := &slowCommitS3{offloadS3{objects: map[string]bool{}}}
+	pages := 0
+	_, err := Run(context.Background(), &pagedDB{n: 3}, sink.New(s3m, sink.Options{}), offloadConfig(),
+		Options{Offload: Offload{API: off, Threshold: 1, Prefix: "p/"}, Progress: func(Progress) {
+			if pages++; pages == 1 {
+				panic("boom") // the first item's upload is still in flight
+			}
+		}})
+	if err == nil {
+		t.Fatal("Run succeeded, want the panic as an error")
+	}
+	if len(off.objects) != 0 {
+		t.Errorf("offloaded objects left after the failed run: %v", off.objects)
+	}
+}
+
+// Cleanup after a deadline stop ends before the invocation's deadline even
+// when S3 stalls and the margin is small.
+func TestRunCleanupEndsBeforeTheDeadline(t *testing.T) {
+	s3m := &stallS3{}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	dl, _ := ctx.Deadline()
+	_, err := Run(ctx, &pagedDB{n: 1 << 20}, sink.New(s3m, sink.Options{}), testConfig(), Options{DeadlineMargin: 600 * time.Millisecond})
+	if time.Now().After(dl) {
+		t.Fatalf("Run returned %s after the deadline", time.Since(dl))
+	}
+	if !errors.Is(err, ErrDeadline) {
+		t.Fatalf("err = %v, want a deadline error", err)
+	}
+}
+
+// stallS3 accepts the multipart upload's creation, then stalls every other
+// call until its context ends.
+type stallS3 struct{ memS3 }
+
+func (s *stallS3) CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
+	return &s3.CreateMultipartUploadOutput{UploadId: aws.String("u")}, nil
+}
+func (s *stallS3) UploadPart(ctx context.Context, _ *s3.UploadPartInput, _ ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+func (s *stallS3) AbortMultipartUpload(ctx context.Context, _ *s3.AbortMultipartUploadInput, _ ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+func (s *stallS3) PutObject(ctx context.Context, _ *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}

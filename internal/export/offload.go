@@ -44,13 +44,16 @@ type Offload struct {
 // offloader uploads offloaded items concurrently (bounded) and remembers
 // what it wrote, so a failed run can delete it.
 type offloader struct {
-	o       Offload
-	dest    *config.Destination
-	sem     chan struct{}
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	written []string
-	err     error
+	o    Offload
+	dest *config.Destination
+	sem  chan struct{}
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	// attempted lists every key an upload was started for: an upload that
+	// failed on our side may still have landed, so cleanup deletes them all.
+	attempted []string
+	written   int
+	err       error
 	// cleanupBy bounds the deletes after a failure.
 	cleanupBy time.Time
 }
@@ -103,6 +106,9 @@ func (f *offloader) maybe(ctx context.Context, line []byte, n int64) ([]byte, bo
 	case <-ctx.Done():
 		return nil, false, context.Cause(ctx)
 	}
+	f.mu.Lock()
+	f.attempted = append(f.attempted, key)
+	f.mu.Unlock()
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
@@ -117,7 +123,7 @@ func (f *offloader) maybe(ctx context.Context, line []byte, n int64) ([]byte, bo
 			return
 		}
 		f.mu.Lock()
-		f.written = append(f.written, key)
+		f.written++
 		f.mu.Unlock()
 	}()
 	ptr := fmt.Appendf(nil, `{"_s3_output_pointer":{"bucket":%s,"key":%s}}`, strconv.Quote(f.o.Bucket), strconv.Quote(key))
@@ -144,13 +150,14 @@ func (f *offloader) wait() error {
 	return f.firstErr()
 }
 
-// cleanup deletes what this run offloaded, on a detached context, and says
-// how many objects it deleted and how many it could not.
+// cleanup deletes what this run offloaded (every key it started an upload
+// for; deleting a key that is not there succeeds), on a detached context,
+// and says how many objects it deleted and how many it could not.
 func (f *offloader) cleanup() (deleted, failed int) {
 	f.wg.Wait()
 	ctx, cancel := context.WithDeadline(context.Background(), f.cleanupBy)
 	defer cancel()
-	for _, key := range f.written {
+	for _, key := range f.attempted {
 		if _, err := f.o.API.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(f.o.Bucket), Key: aws.String(key)}); err != nil {
 			failed++
 		} else {

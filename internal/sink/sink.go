@@ -109,7 +109,14 @@ type Writer struct {
 	// deadline is the upload context's deadline, if any: the detached abort
 	// must end shortly after it, so it cannot outlive the invocation.
 	deadline time.Time
+	// cleanupBy, when set, is a hard end for the detached abort.
+	cleanupBy time.Time
 }
+
+// CleanupBy sets a hard end for the abort that follows a failure (by
+// default: abortTimeout from then, or shortly after the upload context's
+// deadline). Call it before Close or Abort.
+func (w *Writer) CleanupBy(t time.Time) { w.cleanupBy = t }
 
 // Open starts streaming an object described by in (Body is set by Open).
 // ctx bounds the upload: cancelling it makes the manager give up, so stop a
@@ -227,6 +234,9 @@ func (w *Writer) cleanup() {
 	by := time.Now().Add(abortTimeout)
 	if !w.deadline.IsZero() && w.deadline.Add(abortGrace).Before(by) {
 		by = w.deadline.Add(abortGrace)
+	}
+	if !w.cleanupBy.IsZero() && w.cleanupBy.Before(by) {
+		by = w.cleanupBy
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), by)
 	defer cancel()

@@ -73,6 +73,9 @@ func WithRawItems(o *dynamodb.Options) {
 // SDK's CRC32 check, so that it sees the response first, or just inside the
 // operation deserializer when the check is disabled.
 func AddMiddleware(stack *middleware.Stack) error {
+	if _, ok := stack.Deserialize.Get(MiddlewareID); ok {
+		return nil // already there (client option and per-call option both given)
+	}
 	if _, ok := stack.Deserialize.Get(checksumID); ok {
 		return stack.Deserialize.Insert(captureMiddleware{}, checksumID, middleware.After)
 	}

@@ -287,3 +287,19 @@ func TestMiddlewareMalformed(t *testing.T) {
 		}
 	}
 }
+
+// TestMiddlewareOnce: the option given both on the client and per call
+// installs the middleware once (twice, the outer one would capture the
+// small body the inner one hands the SDK).
+func TestMiddlewareOnce(t *testing.T) {
+	body, items, _ := testPage(t)
+	f := newFake(t, body, good)
+	var c wire.Capture
+	out, err := f.client(wire.WithRawItems).Query(wire.WithCapture(context.Background(), &c), queryInput(), wire.WithRawItems)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Attempts != 1 || int(out.Count) != len(items) || c.Response.Items == nil {
+		t.Fatalf("attempts %d, Count %d, items captured %v; want 1, %d, true", c.Attempts, out.Count, c.Response.Items != nil, len(items))
+	}
+}
