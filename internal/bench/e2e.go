@@ -65,7 +65,7 @@ func Items(n int) ([]map[string]types.AttributeValue, error) {
 	items := make([]map[string]types.AttributeValue, n)
 	var buf []byte
 	for i := range items {
-		buf = appendItem(buf[:0], i, 400+r.IntN(601), r)
+		buf = AppendItem(buf[:0], i, 400+r.IntN(601), r)
 		var m map[string]any
 		err := json.Unmarshal(buf, &m)
 		if err != nil {

@@ -10,11 +10,11 @@ import (
 // DynamoDB's 1 MB page limit.
 const PageBytes = 1 << 20
 
-// appendItem appends item i in DynamoDB JSON: every attribute type an export
+// AppendItem appends item i in DynamoDB JSON: every attribute type an export
 // meets (S, N including a 38-digit one, BOOL, NULL, L, M, SS), strings with
 // escapes and non-ASCII text, and a filler that brings the item to size
 // bytes (at least about 400).
-func appendItem(dst []byte, i, size int, r *rand.Rand) []byte {
+func AppendItem(dst []byte, i, size int, r *rand.Rand) []byte {
 	start := len(dst)
 	dst = fmt.Appendf(dst, `{"PK":{"S":"TENANT#bench"},"SK":{"S":"ITEM#%010d"},`, i)
 	dst = fmt.Appendf(dst, `"n38":{"N":"%038d"},"qty":{"N":"%d"},"price":{"N":"-%d.%04d"},`,
@@ -43,7 +43,7 @@ func pageItems(max int, seed uint64) ([]byte, int) {
 		if n > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendItem(buf, n, 400+r.IntN(601), r)
+		buf = AppendItem(buf, n, 400+r.IntN(601), r)
 		n++
 	}
 	return buf, n

@@ -15,32 +15,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr/attrtest"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/bench"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
 )
 
 const pageBytes = 1 << 20
 
-// benchItem appends item i in the shape internal/bench's fake DynamoDB
-// serves (a copy of its appendItem): S with escapes and non-ASCII, N
-// including 38 digits, BOOL, NULL, L, M, SS, and a filler up to size bytes.
-func benchItem(dst []byte, i, size int, r *rand.Rand) []byte {
-	start := len(dst)
-	dst = fmt.Appendf(dst, `{"PK":{"S":"TENANT#bench"},"SK":{"S":"ITEM#%010d"},`, i)
-	dst = fmt.Appendf(dst, `"n38":{"N":"%038d"},"qty":{"N":"%d"},"price":{"N":"-%d.%04d"},`,
-		r.Uint64N(1e18), r.IntN(1000), r.IntN(100000), r.IntN(10000))
-	dst = fmt.Appendf(dst, `"active":{"BOOL":%t},"deletedAt":{"NULL":true},`, i%3 != 0)
-	dst = append(dst, `"tags":{"SS":["blue","green","r\u00e9d \"q\""]},`...)
-	dst = fmt.Appendf(dst, `"history":{"L":[{"N":"%d"},{"S":"created"},{"BOOL":false},{"M":{"at":{"N":"1700000000%03d"},"by":{"S":"user-%d"}}}]},`,
-		r.IntN(50), r.IntN(1000), r.IntN(10000))
-	dst = fmt.Appendf(dst, `"address":{"M":{"street":{"S":"%d Rue de l'\u00c9glise"},"city":{"S":"M\u00fcnchen"},"zip":{"S":"%05d"},"geo":{"L":[{"N":"48.1%05d"},{"N":"11.5%05d"}]}}},`,
-		r.IntN(200), r.IntN(99999), r.IntN(99999), r.IntN(99999))
-	dst = append(dst, `"note":{"S":"line one\nline two \u65e5\u672c\u8a9e \\ tab\t end"},"body":{"S":"`...)
-	if fill := size - (len(dst) - start) - 4; fill > 0 {
-		dst = append(dst, strings.Repeat("lorem ipsum dolor sit amet ", fill/27+1)[:fill]...)
-	}
-	return append(dst, `"}}`...)
-}
 
 // benchPages returns ~1 MB Query response bodies: "bench" in internal/bench's
 // shape, "random" of attrtest.RandomItem items (every type, unicode from
@@ -53,7 +34,7 @@ func benchPages(b *testing.B) map[string][]byte {
 		if n > 0 {
 			items = append(items, ',')
 		}
-		items = benchItem(items, n, 400+r.IntN(601), r)
+		items = bench.AppendItem(items, n, 400+r.IntN(601), r)
 		n++
 	}
 	items = append(items, ']')
