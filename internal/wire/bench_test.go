@@ -22,7 +22,6 @@ import (
 
 const pageBytes = 1 << 20
 
-
 // benchPages returns ~1 MB Query response bodies: "bench" in internal/bench's
 // shape, "random" of attrtest.RandomItem items (every type, unicode from
 // every plane, random escapes and member order).
