@@ -113,11 +113,7 @@ func (h *Handler) Plan(ctx context.Context, ev *Event) (*config.Config, error) {
 
 // Run plans and runs the export for ev.
 func (h *Handler) Run(ctx context.Context, ev *Event) (*Output, error) {
-	start := time.Now()
-	margin := h.d.Export.DeadlineMargin
-	if margin <= 0 {
-		margin = defaultMargin(ctx)
-	}
+	margin := h.margin(ctx)
 	// Rendering may read pointers from S3: it too stops at the margin.
 	pctx := ctx
 	if dl, ok := ctx.Deadline(); ok {
@@ -129,6 +125,21 @@ func (h *Handler) Run(ctx context.Context, ev *Event) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
+	return h.Export(ctx, ev, cfg)
+}
+
+// margin is the configured deadline margin, or the default for ctx.
+func (h *Handler) margin(ctx context.Context) time.Duration {
+	if m := h.d.Export.DeadlineMargin; m > 0 {
+		return m
+	}
+	return defaultMargin(ctx)
+}
+
+// Export runs the export for a config that Plan returned for ev.
+func (h *Handler) Export(ctx context.Context, ev *Event, cfg *config.Config) (*Output, error) {
+	start := time.Now()
+	margin := h.margin(ctx)
 	log := h.d.Logger.With("shape", ev.Shape.String(), "table", cfg.Query.TableName, "index", cfg.Query.IndexName,
 		"bucket", cfg.Destination.BucketName, "key", cfg.Destination.Key)
 	if lc, ok := lambdacontext.FromContext(ctx); ok {

@@ -230,7 +230,8 @@ func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
 	deps.Export.Progress = func(p export.Progress) {
 		rep.Update(progress.Stats{Items: p.Items, Bytes: p.Bytes, Pages: p.Pages})
 	}
-	out, err := step.New(deps).Run(ctx, ev)
+	// cfg is already rendered, so pointers are read once.
+	out, err := step.New(deps).Export(ctx, ev, cfg)
 	if err == nil { // the final totals, whatever the last callback said
 		rep.Update(progress.Stats{Items: out.ItemCount, Bytes: out.SizeBytes, Pages: rep.Stats().Pages})
 	}
