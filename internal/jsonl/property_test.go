@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"math/rand/v2"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr/attrtest"
@@ -24,30 +22,6 @@ var (
 	seedFlag  = flag.Uint64("seed", defaultSeed, "seed of the property tests' random items (0: a time-based seed, logged)")
 	itemsFlag = flag.Int("items", 2000, "random items per property test")
 )
-
-// propertyRand returns the random source for a property test and logs its seed,
-// so that a failure can be replayed with -seed.
-func propertyRand(t *testing.T) *rand.Rand {
-	seed := *seedFlag
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (replay with -seed %d)", seed, seed)
-	return rand.New(rand.NewPCG(seed, seed))
-}
-
-// propertyOptions varies the generated items: mostly shallow and small, some
-// deep, some large.
-func propertyOptions(r *rand.Rand) attrtest.Options {
-	switch r.IntN(10) {
-	case 0:
-		return attrtest.Options{MaxDepth: attr.MaxDepth, MaxAttrs: 3}
-	case 1:
-		return attrtest.Options{MaxSize: 300_000, MaxAttrs: 30}
-	default:
-		return attrtest.Options{}
-	}
-}
 
 func decodeUseNumber(t *testing.T, line []byte) any {
 	t.Helper()
@@ -91,11 +65,11 @@ func checkLine(t *testing.T, line []byte) {
 // TestPropertyPlain: random items encoded in plain format decode, with
 // encoding/json, to attr.PlainItem's projection.
 func TestPropertyPlain(t *testing.T) {
-	r := propertyRand(t)
+	r := attrtest.SeededRand(t, *seedFlag)
 	e := jsonl.NewEncoder(jsonl.Plain)
 	var buf []byte
 	for i := range *itemsFlag {
-		it := attrtest.RandomItem(r, propertyOptions(r))
+		it := attrtest.RandomItem(r, attrtest.VariedOptions(r, 300_000))
 		var err error
 		buf, err = e.AppendItem(buf[:0], it)
 		if err != nil {
@@ -113,11 +87,11 @@ func TestPropertyPlain(t *testing.T) {
 // TestPropertyDynamoDB: random items encoded in dynamodb format read back, with
 // encoding/json and attr.ItemFromJSON, to the same item, exactly.
 func TestPropertyDynamoDB(t *testing.T) {
-	r := propertyRand(t)
+	r := attrtest.SeededRand(t, *seedFlag)
 	e := jsonl.NewEncoder(jsonl.DynamoDB)
 	var buf []byte
 	for i := range *itemsFlag {
-		it := attrtest.RandomItem(r, propertyOptions(r))
+		it := attrtest.RandomItem(r, attrtest.VariedOptions(r, 300_000))
 		var err error
 		buf, err = e.AppendItem(buf[:0], it)
 		if err != nil {
@@ -207,11 +181,11 @@ func marshalReference(t *testing.T, item map[string]types.AttributeValue) []byte
 // spelt as valid JSON), the plain format is semantically equal to, and in fact
 // byte for byte the same as, what encoding/json writes.
 func TestPropertyPlainMatchesEncodingJSON(t *testing.T) {
-	r := propertyRand(t)
+	r := attrtest.SeededRand(t, *seedFlag)
 	e := jsonl.NewEncoder(jsonl.Plain)
 	var buf []byte
 	for i := range *itemsFlag {
-		it := attrtest.RandomItem(r, propertyOptions(r))
+		it := attrtest.RandomItem(r, attrtest.VariedOptions(r, 300_000))
 		var err error
 		buf, err = e.AppendItem(buf[:0], it)
 		if err != nil {
@@ -250,9 +224,9 @@ func TestAppendItemAllocations(t *testing.T) {
 // accepts: numbers within its limits, sets non-empty with distinct members,
 // and a size within the item limit.
 func TestRandomItemsAreValid(t *testing.T) {
-	r := propertyRand(t)
+	r := attrtest.SeededRand(t, *seedFlag)
 	for i := range *itemsFlag {
-		o := propertyOptions(r)
+		o := attrtest.VariedOptions(r, 300_000)
 		it := attrtest.RandomItem(r, o)
 		if size := attrtest.Size(it); size > max(o.MaxSize, attrtest.DefaultMaxSize)+1024 || size > attrtest.MaxItemSize {
 			t.Fatalf("item %d: size %d over the budget %d", i, size, o.MaxSize)

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
@@ -27,26 +26,6 @@ var (
 )
 
 var formats = []jsonl.Format{jsonl.Plain, jsonl.DynamoDB}
-
-func propertyRand(t *testing.T) *rand.Rand {
-	seed := *seedFlag
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (replay with -seed %d)", seed, seed)
-	return rand.New(rand.NewPCG(seed, seed))
-}
-
-func randomOptions(r *rand.Rand) attrtest.Options {
-	switch r.IntN(10) {
-	case 0:
-		return attrtest.Options{MaxDepth: attr.MaxDepth, MaxAttrs: 3}
-	case 1:
-		return attrtest.Options{MaxSize: 100_000, MaxAttrs: 30}
-	default:
-		return attrtest.Options{}
-	}
-}
 
 // encodeLines is what the export writes today: jsonl's encoder on each item,
 // a newline after each.
@@ -71,7 +50,7 @@ func encodeLines(t testing.TB, f jsonl.Format, items []map[string]types.Attribut
 // Scan and Items must give exactly jsonl's lines for the original items, and
 // for the items as the SDK decodes the same body.
 func TestProperty(t *testing.T) {
-	r := propertyRand(t)
+	r := attrtest.SeededRand(t, *seedFlag)
 	w := wireWriter{r}
 	trs := map[jsonl.Format]*wire.Transcoder{}
 	for _, f := range formats {
@@ -83,7 +62,7 @@ func TestProperty(t *testing.T) {
 		n := r.IntN(8)
 		items := make([]map[string]types.AttributeValue, n)
 		for i := range items {
-			items[i] = attrtest.RandomItem(r, randomOptions(r))
+			items[i] = attrtest.RandomItem(r, attrtest.VariedOptions(r, 100_000))
 		}
 		done += n
 		var lek map[string]types.AttributeValue

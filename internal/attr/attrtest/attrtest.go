@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
@@ -501,4 +502,27 @@ func valueSize(av types.AttributeValue) int {
 		return n
 	}
 	return 0
+}
+
+// SeededRand returns the random source for a property test and logs its
+// seed, so a failure can be replayed: seed 0 picks a time-based seed.
+func SeededRand(t interface{ Logf(string, ...any) }, seed uint64) *rand.Rand {
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (replay with -seed %d)", seed, seed)
+	return rand.New(rand.NewPCG(seed, seed))
+}
+
+// VariedOptions varies generated items: mostly shallow and small, one in ten
+// nested as deep as DynamoDB allows, one in ten large (up to maxSize bytes).
+func VariedOptions(r *rand.Rand, maxSize int) Options {
+	switch r.IntN(10) {
+	case 0:
+		return Options{MaxDepth: attr.MaxDepth, MaxAttrs: 3}
+	case 1:
+		return Options{MaxSize: maxSize, MaxAttrs: 30}
+	default:
+		return Options{}
+	}
 }
