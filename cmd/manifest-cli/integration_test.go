@@ -29,12 +29,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	stack, stackErr = testenv.Start()
-	code := m.Run()
-	if stack != nil {
-		stack.Stop()
-	}
-	os.Exit(code)
+	testenv.Main(m, func(s *testenv.Stack, err error) { stack, stackErr = s, err })
 }
 
 var (

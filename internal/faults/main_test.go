@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -37,12 +36,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	stack, stackErr = testenv.Start()
-	code := m.Run()
-	if stack != nil {
-		stack.Stop()
-	}
-	os.Exit(code)
+	testenv.Main(m, func(s *testenv.Stack, err error) { stack, stackErr = s, err })
 }
 
 // testMaxBackoff caps the SDK's backoff in the test clients so the suite

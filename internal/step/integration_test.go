@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -27,12 +26,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	stack, stackErr = testenv.Start()
-	code := m.Run()
-	if stack != nil {
-		stack.Stop()
-	}
-	os.Exit(code)
+	testenv.Main(m, func(s *testenv.Stack, err error) { stack, stackErr = s, err })
 }
 
 // env returns the running stack and a handler wired to it, or skips/fails.

@@ -51,6 +51,19 @@ type Stack struct {
 // ErrMissing reports a server binary that is not installed.
 var ErrMissing = errors.New("not installed")
 
+// Main runs a test binary's tests with a stack started for them: started
+// gets the stack (or the error Require reports), then the tests run, then
+// the stack stops. Call it from TestMain.
+func Main(m *testing.M, started func(*Stack, error)) {
+	s, err := Start()
+	started(s, err)
+	code := m.Run()
+	if s != nil {
+		s.Stop()
+	}
+	os.Exit(code)
+}
+
 // RepoRoot walks up from the working directory to the directory holding go.mod.
 func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
