@@ -569,59 +569,20 @@ func (t *Transcoder) appendKind(dst, b []byte, i, level int, k kind) ([]byte, in
 		} else {
 			dst = append(dst, "false"...)
 		}
-	case kindL:
+	case kindL, kindSS, kindNS, kindBS:
 		if i >= len(b) || b[i] != '[' {
-			return dst, i, unexpected(b, i, "an array (L)")
-		}
-		if level > attr.MaxDepth {
-			return dst, i, jsonl.TooDeepError()
-		}
-		if dyn {
-			dst = append(dst, openL...)
-		}
-		dst = append(dst, '[')
-		i = skipSpace(b, i+1)
-		if i < len(b) && b[i] == ']' {
-			i++
-		} else {
-			for n := 0; ; n++ {
-				if n > 0 {
-					dst = append(dst, ',')
-				}
-				if dst, i, err = t.appendValue(dst, b, i, level+1); err != nil {
-					if je, ok := err.(*jsonl.Error); ok {
-						je.Path = attr.IndexStep(n) + je.Path
-					}
-					return dst, i, err
-				}
-				if i, err = listNext(b, i); err != nil {
-					return dst, i, err
-				}
-				if b[i-1] == ']' {
-					break
-				}
+			if k == kindL {
+				return dst, i, unexpected(b, i, "an array (L)")
 			}
-		}
-		dst = append(dst, ']')
-	case kindM:
-		if i >= len(b) || b[i] != '{' {
-			return dst, i, unexpected(b, i, "an object (M)")
-		}
-		if level > attr.MaxDepth {
-			return dst, i, jsonl.TooDeepError()
-		}
-		if dyn {
-			dst = append(dst, openM...)
-		}
-		if dst, i, err = t.appendMap(dst, b, i, level); err != nil {
-			return dst, i, err
-		}
-	case kindSS, kindNS, kindBS:
-		if i >= len(b) || b[i] != '[' {
 			return dst, i, unexpected(b, i, "an array (set)")
+		}
+		if k == kindL && level > attr.MaxDepth {
+			return dst, i, jsonl.TooDeepError()
 		}
 		if dyn {
 			switch k {
+			case kindL:
+				dst = append(dst, openL...)
 			case kindSS:
 				dst = append(dst, openSS...)
 			case kindNS:
@@ -640,6 +601,8 @@ func (t *Transcoder) appendKind(dst, b []byte, i, level int, k kind) ([]byte, in
 					dst = append(dst, ',')
 				}
 				switch k {
+				case kindL:
+					dst, i, err = t.appendValue(dst, b, i, level+1)
 				case kindSS:
 					if i >= len(b) || b[i] != '"' {
 						return dst, i, unexpected(b, i, "a string (SS member)")
@@ -668,6 +631,19 @@ func (t *Transcoder) appendKind(dst, b []byte, i, level int, k kind) ([]byte, in
 			}
 		}
 		dst = append(dst, ']')
+	case kindM:
+		if i >= len(b) || b[i] != '{' {
+			return dst, i, unexpected(b, i, "an object (M)")
+		}
+		if level > attr.MaxDepth {
+			return dst, i, jsonl.TooDeepError()
+		}
+		if dyn {
+			dst = append(dst, openM...)
+		}
+		if dst, i, err = t.appendMap(dst, b, i, level); err != nil {
+			return dst, i, err
+		}
 	}
 	if dyn {
 		dst = append(dst, '}')
