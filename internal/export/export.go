@@ -237,7 +237,7 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 		if off != nil {
 			e.OffloadDeleted, e.OffloadLeft = off.cleanup()
 		}
-		if errors.Is(err, ErrDeadline) || errors.Is(context.Cause(qctx), ErrDeadline) || errors.Is(context.Cause(uctx), ErrDeadline) {
+		if errors.Is(err, ErrDeadline) || errors.Is(context.Cause(qctx), ErrDeadline) || errors.Is(context.Cause(uctx), ErrDeadline) || errors.Is(context.Cause(octx), ErrDeadline) {
 			e.Stage = "deadline"
 			e.Err = fmt.Errorf("%w (%s left at start, margin %s); continue with a smaller query.limit or a longer timeout", ErrDeadline, st.budget(ctx), opts.DeadlineMargin)
 		}
