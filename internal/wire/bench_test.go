@@ -1,6 +1,7 @@
 package wire_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,7 +26,7 @@ const pageBytes = 1 << 20
 // benchPages returns ~1 MB Query response bodies: "bench" in internal/bench's
 // shape, "random" of attrtest.RandomItem items (every type, unicode from
 // every plane, random escapes and member order).
-func benchPages(b *testing.B) map[string][]byte {
+func benchPages(b testing.TB) map[string][]byte {
 	r := rand.New(rand.NewPCG(1, 42))
 	items := []byte{'['}
 	n := 0
@@ -161,6 +162,66 @@ func BenchmarkSDKEncode(b *testing.B) {
 				if line, err = enc.AppendItem(line[:0], it); err != nil {
 					b.Fatal(err)
 				}
+			}
+		}
+	})
+}
+
+// TestFollowDelimitsItems: following a page as it arrives, in pieces of
+// any size, delimits its Items array (so LocateFollowed does not scan it
+// again) exactly where Locate finds it.
+func TestFollowDelimitsItems(t *testing.T) {
+	for name, body := range benchPages(t) {
+		want, err := wire.Locate(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := bytes.Index(body, []byte(`"Items":[`)) + len(`"Items":`)
+		for _, piece := range []int{1, 7, 1500, 16 << 10, 64 << 10, len(body)} {
+			var f wire.Follower
+			for end := min(piece, len(body)); ; end = min(end+piece, len(body)) {
+				f.Follow(body[:end])
+				if end == len(body) {
+					break
+				}
+			}
+			end, ok := f.End(start)
+			if !ok || end != start+len(want.Items) {
+				t.Fatalf("%s, pieces of %d: Items [%d:%d] delimited %v, want [%d:%d]", name, piece, start, end, ok, start, start+len(want.Items))
+			}
+			got, err := wire.LocateFollowed(body, &f)
+			if err != nil || !bytes.Equal(got.Items, want.Items) || !bytes.Equal(got.LastEvaluatedKey, want.LastEvaluatedKey) || got.Count != want.Count {
+				t.Fatalf("%s, pieces of %d: LocateFollowed %v", name, piece, err)
+			}
+		}
+	}
+}
+
+// BenchmarkFollow is what the fetching goroutine runs while a page
+// arrives (in 16 KiB pieces, a TLS record each), and BenchmarkLocateFollowed
+// what is left after its last byte.
+func BenchmarkFollow(b *testing.B) {
+	forPages(b, func(b *testing.B, body []byte, _ wire.Response) {
+		var f wire.Follower
+		for b.Loop() {
+			f.Reset()
+			for end := min(16<<10, len(body)); ; end = min(end+16<<10, len(body)) {
+				f.Follow(body[:end])
+				if end == len(body) {
+					break
+				}
+			}
+		}
+	})
+}
+
+func BenchmarkLocateFollowed(b *testing.B) {
+	forPages(b, func(b *testing.B, body []byte, _ wire.Response) {
+		var f wire.Follower
+		f.Follow(body)
+		for b.Loop() {
+			if _, err := wire.LocateFollowed(body, &f); err != nil {
+				b.Fatal(err)
 			}
 		}
 	})

@@ -17,4 +17,8 @@
 // not validate the Items array (Locate, about a third of Scan's time), and
 // the Transcoder, which parses every byte of it anyway, rejects malformed
 // items with a *SyntaxError. Between them they reject what Scan rejects.
+// It does even that much while the body arrives: a Follower delimits the
+// Items array and the CRC32 is updated piece by piece, so that after the
+// last byte only LocateFollowed's walk over the few other members is left
+// (microseconds instead of half a millisecond per 1 MB page).
 package wire

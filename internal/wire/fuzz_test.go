@@ -173,3 +173,51 @@ func FuzzLocate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFollow: LocateFollowed, after a Follower saw the body arrive in pieces
+// of any size, returns exactly what Locate returns (Response and error).
+func FuzzFollow(f *testing.F) {
+	for i, s := range fuzzSeeds {
+		f.Add([]byte(s), uint16(i%7+1))
+	}
+	for _, s := range []string{
+		`{"Items":[{"a":{"S":"x\"]}"}}],"Items":[]}`,
+		`{"Items":[{"a":{"S":"x\\"}}],"Count":1}`,
+		`{"Items":[{"a":{"S":"x\\\"]"}}}],"Count":1}`,
+		`{"Items":[{"a":{"S":"x"}}]],"Count":1}`,
+		`{"Items":[{"a":{"S":"x"}],"Count":1}`,
+		`{"x":{"Items":[1]},"Items":[[]],"Count":1}`,
+		`{"Items":[1],"Items":[{"a":{"S":"]"}}]}`,
+		`{"Items":[{"a":{"S":"\\\\\\\"]"}}],"LastEvaluatedKey":{"k":{"S":"["}}}`,
+	} {
+		for _, n := range []uint16{1, 2, 3, 5, 64} {
+			f.Add([]byte(s), n)
+		}
+	}
+	f.Fuzz(func(t *testing.T, body []byte, piece uint16) {
+		n := int(piece%97) + 1
+		var fl wire.Follower
+		for end := min(n, len(body)); ; end = min(end+n, len(body)) {
+			fl.Follow(body[:end])
+			if end == len(body) {
+				break
+			}
+		}
+		want, errW := wire.Locate(body)
+		got, errG := wire.LocateFollowed(body, &fl)
+		if (errW == nil) != (errG == nil) || (errW != nil && errW.Error() != errG.Error()) {
+			t.Fatalf("Locate error %v, LocateFollowed error %v", errW, errG)
+		}
+		if !bytes.Equal(got.Items, want.Items) || (got.Items == nil) != (want.Items == nil) ||
+			!bytes.Equal(got.LastEvaluatedKey, want.LastEvaluatedKey) || (got.LastEvaluatedKey == nil) != (want.LastEvaluatedKey == nil) ||
+			got.Count != want.Count || got.ScannedCount != want.ScannedCount {
+			t.Fatalf("LocateFollowed %+v, Locate %+v", got, want)
+		}
+		// Followed again from scratch after Reset, in one piece.
+		fl.Reset()
+		fl.Follow(body)
+		if got, errG := wire.LocateFollowed(body, &fl); (errG == nil) != (errW == nil) || !bytes.Equal(got.Items, want.Items) {
+			t.Fatalf("after Reset: LocateFollowed %+v, %v; Locate %+v, %v", got, errG, want, errW)
+		}
+	})
+}

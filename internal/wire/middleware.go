@@ -30,7 +30,8 @@ type Capture struct {
 	// Capture, retried ones included (it is never reset).
 	Attempts int
 
-	small []byte // the body handed to the SDK
+	small  []byte   // the body handed to the SDK
+	follow Follower // delimits Items while the body arrives
 }
 
 type captureKey struct{}
@@ -125,8 +126,16 @@ func (c *Capture) read(ctx context.Context, resp *smithyhttp.Response) error {
 	if enc := resp.Header.Get(contentEncoding); enc != "" && enc != "identity" {
 		return fmt.Errorf("wire: Query response with Content-Encoding %q: capturing raw items needs EnableAcceptEncodingGzip off", enc)
 	}
+	// The CRC32 and the Items array's end are found as the body arrives,
+	// so that little is left to do after its last byte, when the next
+	// request waits for LastEvaluatedKey.
 	var err error
-	c.Body, err = readAll(c.Body[:0], body, resp.ContentLength)
+	var crc uint32
+	c.follow.Reset()
+	c.Body, err = readAll(c.Body[:0], body, resp.ContentLength, func(b []byte, from int) {
+		crc = crc32.Update(crc, crc32.IEEETable, b[from:])
+		c.follow.Follow(b)
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("wire: read Query response: %w", err)
@@ -138,11 +147,11 @@ func (c *Capture) read(ctx context.Context, resp *smithyhttp.Response) error {
 		if err != nil {
 			return fmt.Errorf("wire: Query response: unable to parse checksum header %q: %w", v, err)
 		}
-		if got := crc32.ChecksumIEEE(c.Body); got != uint32(want) {
+		if got := crc; got != uint32(want) {
 			return &RetryableError{Err: &ChecksumError{Want: uint32(want), Got: got, Bytes: len(c.Body)}}
 		}
 	}
-	r, err := Locate(c.Body)
+	r, err := LocateFollowed(c.Body, &c.follow)
 	if err != nil {
 		return fmt.Errorf("wire: Query response: %w", err)
 	}
@@ -160,8 +169,9 @@ func (c *Capture) read(ctx context.Context, resp *smithyhttp.Response) error {
 }
 
 // readAll reads r to EOF, appending to dst, growing it once to size+1 when
-// the size is known.
-func readAll(dst []byte, r io.Reader, size int64) ([]byte, error) {
+// the size is known. After each read it calls arrived with dst so far and
+// where the new bytes start.
+func readAll(dst []byte, r io.Reader, size int64, arrived func(b []byte, from int)) ([]byte, error) {
 	if size > 0 && int64(cap(dst)-len(dst)) < size+1 {
 		dst = append(dst[:cap(dst)], make([]byte, int(size)+1-(cap(dst)-len(dst)))...)[:len(dst)]
 	}
@@ -170,7 +180,10 @@ func readAll(dst []byte, r io.Reader, size int64) ([]byte, error) {
 			dst = append(dst, 0)[:len(dst)]
 		}
 		n, err := r.Read(dst[len(dst):cap(dst)])
-		dst = dst[:len(dst)+n]
+		if n > 0 {
+			dst = dst[:len(dst)+n]
+			arrived(dst, len(dst)-n)
+		}
 		if err == io.EOF {
 			return dst, nil
 		}

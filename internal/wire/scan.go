@@ -23,7 +23,7 @@ type Response struct {
 // LastEvaluatedKey an object and the counts 32-bit integers (null for any of
 // them counts as absent, as in the SDK; of a repeated member the last one
 // counts). Bad input is a *SyntaxError. Scan allocates nothing.
-func Scan(body []byte) (Response, error) { return scan(body, true) }
+func Scan(body []byte) (Response, error) { return scan(body, true, nil) }
 
 // Locate is Scan without validating the Items array: it only finds where
 // the array ends, skipping strings and counting brackets (skipItems), so it
@@ -36,9 +36,9 @@ func Scan(body []byte) (Response, error) { return scan(body, true) }
 // JSON: Transcoder.Items, which parses every byte of it, rejects it with a
 // *SyntaxError. The body as a whole is valid JSON exactly when Locate
 // accepts it and Transcoder.Items does not fail with a *SyntaxError.
-func Locate(body []byte) (Response, error) { return scan(body, false) }
+func Locate(body []byte) (Response, error) { return scan(body, false, nil) }
 
-func scan(body []byte, full bool) (Response, error) {
+func scan(body []byte, full bool, f *Follower) (Response, error) {
 	var r Response
 	itemsAt := 0 // where r.Items starts in body
 	i := skipSpace(body, 0)
@@ -72,7 +72,11 @@ func scan(body []byte, full bool) (Response, error) {
 		isNull := j < len(body) && body[j] == 'n'
 		v := j
 		if !full && j < len(body) && body[j] == '[' && string(name) == "Items" {
-			j, err = skipItems(body, j)
+			if end, ok := f.end(j); ok {
+				j = end
+			} else {
+				j, err = skipItems(body, j)
+			}
 		} else {
 			j, err = skipValue(body, j)
 		}
@@ -158,32 +162,14 @@ func skipItems(b []byte, i int) (int, error) {
 	for i < len(b) {
 		switch b[i] {
 		case '"':
-			// To the first quote not escaped: preceded by an even number
-			// of backslashes (the walk back stops at the opening quote).
+			// To the first quote not escaped.
 			for {
-				i++
-				// Most strings are short: look at a few words here,
-				// then hand long ones to bytes.IndexByte.
-				n := 0
-				for ; n < 3 && i+8 <= len(b); n++ {
-					if m := hasQuote(load64(b, i)); m != 0 {
-						i += bits.TrailingZeros64(m) / 8
-						break
-					}
-					i += 8
+				q := indexQuote(b, i+1)
+				if q < 0 {
+					return len(b), syntaxErr(start, "unterminated Items")
 				}
-				if n == 3 || i+8 > len(b) {
-					j := bytes.IndexByte(b[i:], '"')
-					if j < 0 {
-						return len(b), syntaxErr(start, "unterminated Items")
-					}
-					i += j
-				}
-				k := i - 1
-				for b[k] == '\\' {
-					k--
-				}
-				if (i-k)%2 == 1 {
+				i = q
+				if !escaped(b, q) {
 					break
 				}
 			}
@@ -198,6 +184,36 @@ func skipItems(b []byte, i int) (int, error) {
 		i++
 	}
 	return i, syntaxErr(start, "unterminated Items")
+}
+
+// indexQuote returns the offset of the first '"' in b[i:], or -1. Most
+// strings are short: it looks at a few words itself, then hands long ones to
+// bytes.IndexByte.
+func indexQuote(b []byte, i int) int {
+	for n := 0; n < 3 && i+8 <= len(b); n++ {
+		if m := hasQuote(load64(b, i)); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+		i += 8
+	}
+	if i >= len(b) {
+		return -1
+	}
+	j := bytes.IndexByte(b[i:], '"')
+	if j < 0 {
+		return -1
+	}
+	return i + j
+}
+
+// escaped reports whether the quote at b[q] is escaped: preceded by an odd
+// number of backslashes. The walk back stops at the string's opening quote.
+func escaped(b []byte, q int) bool {
+	k := q - 1
+	for b[k] == '\\' {
+		k--
+	}
+	return (q-k)%2 == 0
 }
 
 // hasQuote returns a mask whose lowest set bit is the high bit of the first
