@@ -5,6 +5,9 @@
 // optionally, an export from dynalite to versitygw and the cold start.
 //
 //	go run ./cmd/benchdriver -items 10000,1000000 -https-items 100000 -pipeline-pages 100 -e2e-items 5000 -coldstart
+//
+// With BENCH_CPUPROFILE_DIR set, each measurement writes a CPU profile
+// of its whole process to that directory.
 package main
 
 import (
@@ -14,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -77,6 +81,18 @@ func runJob(ctx context.Context, spec string) int {
 	if err := json.Unmarshal([]byte(spec), &j); err != nil {
 		fmt.Fprintln(os.Stderr, "-job:", err)
 		return 2
+	}
+	if dir := os.Getenv("BENCH_CPUPROFILE_DIR"); dir != "" {
+		f, err := os.CreateTemp(dir, j.Mode+"-"+j.Table+"-*.cpu")
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "BENCH_CPUPROFILE_DIR:", err)
+			return 1
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
 	}
 	fig, err := bench.RunJob(ctx, j)
 	if err != nil {

@@ -147,8 +147,9 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 	if o.PipelinePages > 0 {
 		ideal := time.Duration(pipe.export.Pages) * o.Latency
 		over := func(r Row) string {
-			return fmt.Sprintf("%s = %.3fx, %.2f ms/page over the latency", r.Wall.Round(time.Millisecond), r.Wall.Seconds()/ideal.Seconds(),
-				float64((r.Wall-ideal).Microseconds())/1e3/float64(r.Pages))
+			perPage := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 / float64(r.Pages) }
+			return fmt.Sprintf("%s = %.3fx, %.2f ms/page over the latency (the fake late %.2f, the client between pages %.2f)", r.Wall.Round(time.Millisecond), r.Wall.Seconds()/ideal.Seconds(),
+				perPage(r.Wall-ideal), perPage(r.Overshoot), perPage(r.ClientGap))
 		}
 		pipeRatio = pipe.export.Wall.Seconds() / ideal.Seconds()
 		fmt.Fprintf(w, "\nPipelining, %s per page (request read to last byte sent), %d pages, target <= 1.05x pages x latency:\n  export %s\n  sdk-decode %s\n  floor %s\n  fetch only (no json.Valid) %s\n",
@@ -246,6 +247,7 @@ func measure1(ctx context.Context, sp Spawner, f *Fakes, mode, label, table stri
 	return Row{
 		Name: name, Items: int64(st.Items), Pages: st.Pages, ReqPage: st.RequestsPerPage(), InBytes: st.ResponseBytes,
 		Out: fig.Out, Wall: fig.Wall, CPU: fig.CPU, Mallocs: fig.Mallocs, PeakRSS: fig.PeakRSS, Refetchd: st.Refetched,
+		Overshoot: st.Overshoot, ClientGap: st.ClientGap,
 	}, nil
 }
 

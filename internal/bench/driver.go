@@ -103,6 +103,9 @@ type Row struct {
 	Mallocs  uint64
 	PeakRSS  int64
 	Refetchd int
+	// Summed over the requests (see Stats): the fake's lateness past the
+	// latency, and the client's time between pages.
+	Overshoot, ClientGap time.Duration
 }
 
 func (r Row) itemsPerSec() float64 { return float64(r.Items) / r.Wall.Seconds() }

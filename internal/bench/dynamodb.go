@@ -35,6 +35,13 @@ type Stats struct {
 	Refetched     int   // requests for a page already served
 	ResponseBytes int64 // bytes of the distinct pages, each counted once
 	Items         int   // items in the table
+	// Where the time of a paced run went, summed over its requests:
+	// Overshoot is how much later than the latency the fake sent a page's
+	// last byte (timer slack); ClientGap is the time from a page's last
+	// byte leaving to the next request being read whole: the client
+	// finishing the page (read, CRC32, Locate) and sending the next
+	// request.
+	Overshoot, ClientGap time.Duration
 }
 
 // RequestsPerPage is Requests / Pages.
@@ -68,6 +75,25 @@ type table struct {
 	served    []atomic.Int32
 	requests  atomic.Int64
 	respBytes int64
+
+	timing    sync.Mutex
+	lastSent  time.Time // when the previous request's last byte left
+	overshoot time.Duration
+	clientGap time.Duration
+}
+
+// sent records that a request read at readAt had its last byte sent now.
+func (t *table) sent(readAt time.Time) {
+	now := time.Now()
+	t.timing.Lock()
+	defer t.timing.Unlock()
+	if !t.lastSent.IsZero() {
+		t.clientGap += readAt.Sub(t.lastSent)
+	}
+	t.lastSent = now
+	if t.opts.Latency > 0 {
+		t.overshoot += max(0, now.Sub(readAt)-t.opts.Latency)
+	}
 }
 
 // NewDynamoDB starts a fake DynamoDB on 127.0.0.1, over TLS when useTLS.
@@ -121,6 +147,9 @@ func (d *DynamoDB) Stats(name string) Stats {
 		return Stats{}
 	}
 	s := Stats{Pages: t.pages, Requests: int(t.requests.Load()), ResponseBytes: t.respBytes, Items: t.opts.Items}
+	t.timing.Lock()
+	s.Overshoot, s.ClientGap = t.overshoot, t.clientGap
+	t.timing.Unlock()
 	for i := range t.served {
 		if n := int(t.served[i].Load()); n > 1 {
 			s.Refetched += n - 1
@@ -160,6 +189,7 @@ func (d *DynamoDB) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	readAt := time.Now()
 	if target := r.Header.Get("X-Amz-Target"); target != "DynamoDB_20120810.Query" {
 		ddbError(w, http.StatusBadRequest, "UnknownOperationException", "the fake serves Query only, got "+target)
 		return
@@ -201,13 +231,17 @@ func (d *DynamoDB) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(body)
 		_, _ = w.Write(suffix)
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		t.sent(readAt)
 		return
 	}
 	// A page that takes Latency: the headers after the delay, then the body
 	// streamed at an even pace so that its last byte leaves Latency after
 	// the request was read, as from an endpoint serving one page per
 	// Latency (about 115 MB/s for 1 MB in 10 ms).
-	start := time.Now()
+	start := readAt
 	time.Sleep(d.delay)
 	w.WriteHeader(http.StatusOK)
 	fl, _ := w.(http.Flusher)
@@ -224,6 +258,7 @@ func (d *DynamoDB) serve(w http.ResponseWriter, r *http.Request) {
 			fl.Flush()
 		}
 	}
+	t.sent(readAt)
 }
 
 // paceChunk is how much of a paced page is written at a time.
