@@ -23,6 +23,7 @@ import (
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/membudget"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
@@ -127,6 +128,18 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 		var stop context.CancelFunc
 		qctx, stop = context.WithDeadlineCause(qctx, dl.Add(-opts.DeadlineMargin), ErrDeadline)
 		defer stop()
+	}
+
+	// Memory: the collector runs when garbage reaches a budget sized to
+	// the buffers (not when it equals the live heap), so peak memory does
+	// not grow with the length of the run. The SDK path's decoded pages
+	// are not in the estimate: it keeps the runtime's own pacing.
+	if !opts.SDKDecode {
+		b := membudget.Settings{PartSize: snk.PartSize(), Concurrency: snk.Concurrency(), Prefetch: opts.Prefetch}
+		if cfg.EnableItemOffloading {
+			b.Offloads = max(opts.Offload.Concurrency, DefaultOffloadConcurrency)
+		}
+		defer membudget.Apply(membudget.Need(b))()
 	}
 
 	st := &state{log: log, start: time.Now(), lastLog: time.Now()}
