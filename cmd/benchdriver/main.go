@@ -28,6 +28,7 @@ import (
 func main() {
 	items := flag.String("items", "10000,1000000", "comma-separated item counts for the whole handler and the floor, over HTTP")
 	httpsItems := flag.Int("https-items", 0, "also measure this many items over HTTPS (S3 payloads unsigned); 0: skip")
+	warmItems := flag.Int("warm-items", 0, "also measure this many items in processes that ran the same job once before (as Lambda reuses a process); 0: skip")
 	pipePages := flag.Int("pipeline-pages", 100, "pages of the pipelining check; 0: skip")
 	latency := flag.Duration("latency", 10*time.Millisecond, "per-page latency of the pipelining check")
 	e2eItems := flag.Int("e2e-items", 0, "also export this many items from dynalite to versitygw; 0: skip")
@@ -63,7 +64,7 @@ func main() {
 	}
 	defer os.RemoveAll(dir)
 	err = bench.Drive(ctx, bench.DriveOptions{
-		Sizes: sizes, HTTPSItems: *httpsItems, PipelinePages: *pipePages, Latency: *latency,
+		Sizes: sizes, HTTPSItems: *httpsItems, WarmItems: *warmItems, PipelinePages: *pipePages, Latency: *latency,
 		E2EItems: *e2eItems, ColdStart: *cold, Dir: dir, SlowS3Items: *slowItems, SlowS3Latency: *slowLatency,
 		Spawner: bench.Spawner{Self: self, Args: func(j bench.Job) []string {
 			b, _ := json.Marshal(j)

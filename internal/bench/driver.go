@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 )
 
 // Job is one measurement, run in a process of its own so that its CPU
@@ -19,6 +21,9 @@ type Job struct {
 	Mode  string // "export" (the whole handler), "floor", "fetch" (the floor without json.Valid) or "idle" (clients only)
 	Table string
 	Key   string // the manifest's key, for "export"
+	// Warm runs the same mode once over Table+"-warm" before measuring, as
+	// a Lambda process does every invocation after its first.
+	Warm bool
 }
 
 // Figures is what a Job measured.
@@ -42,28 +47,40 @@ func RunJob(ctx context.Context, job Job) (Figures, error) {
 	if err != nil {
 		return fig, err
 	}
+	if job.Warm {
+		if err := runMode(ctx, d, Job{Mode: job.Mode, Table: job.Table + "-warm", Key: job.Key + ".warm"}, &Figures{}); err != nil {
+			return fig, fmt.Errorf("warm-up: %w", err)
+		}
+	}
 	start := Take()
-	switch job.Mode {
-	case "export":
-		r, err := Export(ctx, newHandler(d), job.Table, job.Key)
-		if err != nil {
-			return fig, err
-		}
-		fig.Items, fig.Out = r.ItemCount, r.SizeBytes
-	case "floor", "fetch":
-		r, err := floor(ctx, d.DynamoDB, job.Table, job.Mode == "floor")
-		if err != nil {
-			return fig, err
-		}
-		fig.InBytes = r.Bytes
-	case "idle":
-	default:
-		return fig, fmt.Errorf("unknown job mode %q", job.Mode)
+	if err := runMode(ctx, d, job, &fig); err != nil {
+		return fig, err
 	}
 	u := start.Since(Take())
 	fig.Wall, fig.CPU, fig.Mallocs = u.Wall, u.CPU, u.Mallocs
 	fig.PeakRSS = PeakRSS()
 	return fig, nil
+}
+
+func runMode(ctx context.Context, d step.Deps, job Job, fig *Figures) error {
+	switch job.Mode {
+	case "export":
+		r, err := Export(ctx, newHandler(d), job.Table, job.Key)
+		if err != nil {
+			return err
+		}
+		fig.Items, fig.Out = r.ItemCount, r.SizeBytes
+	case "floor", "fetch":
+		r, err := floor(ctx, d.DynamoDB, job.Table, job.Mode == "floor")
+		if err != nil {
+			return err
+		}
+		fig.InBytes = r.Bytes
+	case "idle":
+	default:
+		return fmt.Errorf("unknown job mode %q", job.Mode)
+	}
+	return nil
 }
 
 // Spawner runs Jobs in child processes: Self re-executed with Args(job).
