@@ -3,7 +3,8 @@
 //
 // An export's live heap is almost all large, reused buffers: the upload
 // manager's parts, the page buffers and the encoder's line buffer. Its
-// garbage is small (per-request SDK objects) but steady, and with GOGC=100
+// garbage is small (per-request SDK objects, the manager's first part once
+// sent) but steady, and with GOGC=100
 // the collector lets it grow to the size of the live heap before it runs:
 // about 16 MiB more at the defaults, reached only on long runs. While an
 // export runs, Apply sets the runtime's soft memory limit to the memory in
@@ -30,8 +31,9 @@ import (
 )
 
 // Headroom is the least garbage an export may accumulate before the
-// collector runs; with a large live heap it is an eighth of it (Apply), so
-// that collections stay as rare relative to their cost as with GOGC=12.
+// collector runs. When the live heap outgrows the estimate the headroom is
+// an eighth of it, if that is more, so that a collection's cost (which
+// grows with the live heap) stays small next to the work between two.
 const Headroom = 2 << 20
 
 // Settings are what an export's buffers depend on.
