@@ -69,6 +69,9 @@ var (
 	mu     sync.Mutex
 	active []*budget // the budgets of the exports running
 	before int64     // the limit before the first of them
+	armed  bool      // a sentinel's finalizer will run after the next collection
+	// afterGC counts the finalizer's runs (for the tests).
+	afterGC int
 )
 
 // budget is one export's: the limit never goes below floor while it runs.
@@ -98,9 +101,7 @@ func Apply(need int64) (release func()) {
 		b.floor = active[len(active)-1].floor + need + Headroom
 	}
 	active = append(active, b)
-	if len(active) == 1 {
-		armAfterGC()
-	}
+	armLocked()
 	setLocked()
 	var once sync.Once
 	return func() {
@@ -132,19 +133,26 @@ func setLocked() {
 	debug.SetMemoryLimit(min(max(floor, needed()), before))
 }
 
-// armAfterGC has setLocked run after the next collection, and again after
+// armLocked has setLocked run after the next collection, and again after
 // each one while a budget is active: a finalizer runs once the collector
-// has found its object unreachable.
-func armAfterGC() {
+// has found its object unreachable. One sentinel at a time: an export that
+// starts before the last one's sentinel was collected reuses it.
+func armLocked() {
+	if armed {
+		return
+	}
+	armed = true
 	s := &sentinel{}
 	runtime.SetFinalizer(s, func(*sentinel) {
 		mu.Lock()
 		defer mu.Unlock()
+		afterGC++
+		armed = false
 		if len(active) == 0 {
 			return
 		}
 		setLocked()
-		armAfterGC()
+		armLocked()
 	})
 }
 
