@@ -7,7 +7,9 @@
 //	go run ./cmd/benchdriver -items 10000,1000000 -https-items 100000 -pipeline-pages 100 -e2e-items 5000 -coldstart
 //
 // With BENCH_CPUPROFILE_DIR set, each measurement writes a CPU profile
-// of its whole process to that directory.
+// of its whole process to that directory (created if missing; use a fresh
+// one, as the names of its files are <mode>-<table>-<random>.cpu). The
+// profiler's own cost is in that run's figures.
 package main
 
 import (
@@ -28,7 +30,7 @@ import (
 func main() {
 	items := flag.String("items", "10000,1000000", "comma-separated item counts for the whole handler and the floor, over HTTP")
 	httpsItems := flag.Int("https-items", 0, "also measure this many items over HTTPS (S3 payloads unsigned); 0: skip")
-	warmItems := flag.Int("warm-items", 0, "also measure this many items in processes that ran the same job once before (as Lambda reuses a process); 0: skip")
+	warmItems := flag.String("warm-items", "", "comma-separated item counts also measured in processes that ran the same job once before (as Lambda reuses a process)")
 	pipePages := flag.Int("pipeline-pages", 100, "pages of the pipelining check; 0: skip")
 	latency := flag.Duration("latency", 10*time.Millisecond, "per-page latency of the pipelining check")
 	e2eItems := flag.Int("e2e-items", 0, "also export this many items from dynalite to versitygw; 0: skip")
@@ -43,14 +45,15 @@ func main() {
 	if *job != "" {
 		os.Exit(runJob(ctx, *job))
 	}
-	var sizes []int
-	for s := range strings.SplitSeq(*items, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 0 {
-			fmt.Fprintf(os.Stderr, "-items: %q is not a count\n", s)
-			os.Exit(2)
-		}
-		sizes = append(sizes, n)
+	sizes, err := counts("-items", *items)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	warmSizes, err := counts("-warm-items", *warmItems)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -64,7 +67,7 @@ func main() {
 	}
 	defer os.RemoveAll(dir)
 	err = bench.Drive(ctx, bench.DriveOptions{
-		Sizes: sizes, HTTPSItems: *httpsItems, WarmItems: *warmItems, PipelinePages: *pipePages, Latency: *latency,
+		Sizes: sizes, HTTPSItems: *httpsItems, WarmSizes: warmSizes, PipelinePages: *pipePages, Latency: *latency,
 		E2EItems: *e2eItems, ColdStart: *cold, Dir: dir, SlowS3Items: *slowItems, SlowS3Latency: *slowLatency,
 		Spawner: bench.Spawner{Self: self, Args: func(j bench.Job) []string {
 			b, _ := json.Marshal(j)
@@ -77,6 +80,22 @@ func main() {
 	}
 }
 
+// counts parses a comma-separated list of item counts ("" is none).
+func counts(flagName, list string) ([]int, error) {
+	var ns []int
+	if strings.TrimSpace(list) == "" {
+		return ns, nil
+	}
+	for s := range strings.SplitSeq(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%s: %q is not a count", flagName, s)
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
+}
+
 func runJob(ctx context.Context, spec string) int {
 	var j bench.Job
 	if err := json.Unmarshal([]byte(spec), &j); err != nil {
@@ -84,7 +103,11 @@ func runJob(ctx context.Context, spec string) int {
 		return 2
 	}
 	if dir := os.Getenv("BENCH_CPUPROFILE_DIR"); dir != "" {
-		f, err := os.CreateTemp(dir, j.Mode+"-"+j.Table+"-*.cpu")
+		err := os.MkdirAll(dir, 0o755)
+		var f *os.File
+		if err == nil {
+			f, err = os.CreateTemp(dir, j.Mode+"-"+j.Table+"-*.cpu")
+		}
 		if err == nil {
 			err = pprof.StartCPUProfile(f)
 		}

@@ -123,6 +123,7 @@ type Row struct {
 	// Summed over the requests (see Stats): the fake's lateness past the
 	// latency, and the client's time between pages.
 	Overshoot, ClientGap time.Duration
+	Requests             int // Query requests the fake answered
 }
 
 func (r Row) itemsPerSec() float64 { return float64(r.Items) / r.Wall.Seconds() }

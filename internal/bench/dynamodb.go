@@ -39,8 +39,9 @@ type Stats struct {
 	// Overshoot is how much later than the latency the fake sent a page's
 	// last byte (timer slack); ClientGap is the time from a page's last
 	// byte leaving to the next request being read whole: the client
-	// finishing the page (read, CRC32, Locate) and sending the next
-	// request.
+	// finishing the page and sending the next request, and the fake's own
+	// wake-up and read of it. Both are summed over gaps between requests
+	// (Requests-1 of them).
 	Overshoot, ClientGap time.Duration
 }
 

@@ -34,6 +34,12 @@ const (
 	DefaultPrefetch         = 1
 	DefaultProgressInterval = 5 * time.Second
 	writeBufferSize         = 256 << 10
+	// engageParts is how many parts into an upload the memory budget
+	// engages: after the first, which the manager reads into a buffer
+	// grown from 512 bytes (a limit during that churn costs collections
+	// and page faults), and before it fills its pool of parts (which,
+	// without a limit, would run the heap up to twice the live one).
+	engageParts = 1
 )
 
 // ErrDeadline is the cause given when the export stops a margin before the
@@ -130,16 +136,17 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 		defer stop()
 	}
 
-	// Memory: the collector runs when garbage reaches a budget sized to
-	// the buffers (not when it equals the live heap), so peak memory does
-	// not grow with the length of the run. The SDK path's decoded pages
-	// are not in the estimate: it keeps the runtime's own pacing.
+	// Memory: once the export is in its steady state (the upload manager
+	// has read its first part and pooled the rest), the collector runs
+	// when garbage passes a small budget over what is live, not when it
+	// equals it, so peak memory does not grow with the length of the run.
+	// The SDK path's heap of decoded pages keeps the runtime's own pacing.
+	var budget *membudget.Budget
+	engageAt := int64(-1)
 	if !opts.SDKDecode {
-		b := membudget.Settings{PartSize: snk.PartSize(), Concurrency: snk.Concurrency(), Prefetch: opts.Prefetch}
-		if cfg.EnableItemOffloading {
-			b.Offloads = max(opts.Offload.Concurrency, DefaultOffloadConcurrency)
-		}
-		defer membudget.Apply(membudget.Need(b))()
+		budget = membudget.Begin()
+		defer budget.End()
+		engageAt = engageParts * snk.PartSize()
 	}
 
 	st := &state{log: log, start: time.Now(), lastLog: time.Now()}
@@ -334,6 +341,10 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 			return fail("deadline", err)
 		}
 		size := w.Size() + int64(bw.Buffered())
+		if engageAt >= 0 && size >= engageAt {
+			engageAt = -1
+			budget.Engage()
+		}
 		st.progress(size, opts.ProgressInterval)
 		if opts.Progress != nil {
 			opts.Progress(Progress{Items: st.items, Bytes: size, Pages: st.pages, Elapsed: time.Since(st.start)})

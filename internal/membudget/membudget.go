@@ -1,19 +1,25 @@
-// Package membudget bounds the Go heap of an export by what its buffers
-// need, so that peak memory does not grow with the length of the run.
+// Package membudget keeps the Go heap of a long export near what it holds
+// live, so that peak memory does not grow with the length of the run.
 //
 // An export's live heap is almost all large, reused buffers: the upload
 // manager's parts, the page buffers and the encoder's line buffer. Its
-// garbage is small (per-request SDK objects, the manager's first part once
-// sent) but steady, and with GOGC=100
+// garbage is small (per-request SDK objects) but steady, and with GOGC=100
 // the collector lets it grow to the size of the live heap before it runs:
-// about 16 MiB more at the defaults, reached only on long runs. While an
-// export runs, Apply sets the runtime's soft memory limit to the memory in
-// use when it started, plus what the export's buffers need (Need), plus
-// Headroom for garbage: the collector then runs when that is reached, and a
-// run of a million items peaks where a run of ten thousand does. If the
-// estimate is short, the limit follows the live heap after each collection
-// (an eighth more for fragmentation and an eighth for garbage, as GOGC=25
-// would), so the collector never runs flat out.
+// about 16 MiB more at the defaults, reached only on long runs. Once an
+// export is past its first part, Budget.Engage sets the runtime's soft
+// memory limit to what the process holds then plus Headroom: the collector then runs when garbage reaches Headroom, and a
+// run of a million items peaks where a run of ten thousand does. After
+// each collection the limit follows the live heap if that grows (an eighth
+// more for fragmentation and the larger of Headroom and an eighth for
+// garbage, as GOGC=25 would).
+//
+// Engaging only after the first part matters: the upload manager reads a
+// stream's first part by growing a buffer from 512 bytes, and a limit near
+// the live heap during that churn makes the runtime collect often and
+// return pages to the OS that the next chunk faults in again. Before it,
+// Begin holds an export to the limit the last one ended under (Lambda
+// reuses the process), which costs nothing since the runtime holds that
+// much already.
 //
 // A process whose GOMEMLIMIT is set is left alone: its limit is the
 // operator's. SetProcessLimit gives a Lambda function without one a limit
@@ -31,100 +37,117 @@ import (
 )
 
 // Headroom is the least garbage an export may accumulate before the
-// collector runs. When the live heap outgrows the estimate the headroom is
-// an eighth of it, if that is more, so that a collection's cost (which
-// grows with the live heap) stays small next to the work between two.
+// collector runs. When the live heap grows past what Engage measured, the
+// headroom is an eighth of it if that is more, so that a collection's cost
+// (which grows with the live heap) stays small next to the work between
+// two.
 const Headroom = 2 << 20
-
-// Settings are what an export's buffers depend on.
-type Settings struct {
-	PartSize    int64 // bytes per uploaded part
-	Concurrency int   // parts uploading at once
-	Prefetch    int   // pages fetched ahead of the encoder
-	// Offloads is how many offloaded items may upload at once; 0 when
-	// offloading is off.
-	Offloads int
-}
-
-// Per-buffer sizes of the estimate. A Query page holds at most 1 MB of
-// items; its JSON, with type descriptors, a little more.
-const (
-	pageBytes    = 3 << 19 // a raw page buffer: 1.5 MiB
-	encoderBytes = 3 << 19 // one page's lines and the write buffer
-	offloadBytes = 1 << 20 // an offloaded item (at most 400 KB) as a line
-)
-
-// Need is the memory an export with s needs for its buffers: the upload
-// manager's pooled parts (Concurrency+1 of them; at least two, since it
-// reads the first part by growing one buffer), the page buffers (one being
-// read, Prefetch waiting, one being encoded), the encoder's buffers and
-// the offloads in flight.
-func Need(s Settings) int64 {
-	parts := int64(max(2, s.Concurrency+1)) * s.PartSize
-	pages := int64(s.Prefetch+2) * pageBytes
-	return parts + pages + encoderBytes + int64(s.Offloads)*offloadBytes
-}
 
 var (
 	mu     sync.Mutex
 	active []*budget // the budgets of the exports running
 	before int64     // the limit before the first of them
 	armed  bool      // a sentinel's finalizer will run after the next collection
+	last   int64     // the limit the last export ended under
 	// afterGC counts the finalizer's runs (for the tests).
 	afterGC int
 )
 
-// budget is one export's: the limit never goes below floor while it runs.
+// budget is one export's: the limit never goes below floor while it runs
+// (math.MaxInt64: no limit).
 type budget struct{ floor int64 }
 
-// Apply sets the soft memory limit to the memory in use now plus need plus
-// Headroom, never above the limit already set, and returns a function that
-// restores the limit once the export is done. After each collection the
-// limit is raised if the live heap outgrew the estimate (a page far larger
-// than 1 MB, a large rendering context), to what it holds plus headroom,
-// so that a short estimate costs one early collection, not a collector
-// running flat out. Budgets of exports that overlap (tests, not Lambda)
-// add up; the limit goes back when the last one ends. With GOMEMLIMIT set
-// it does nothing.
-func Apply(need int64) (release func()) {
+// Budget is one export's. Begin it before the export allocates anything,
+// Engage it once the export is in its steady state, End it when the export
+// returns. A nil Budget (GOMEMLIMIT set) does nothing.
+type Budget struct {
+	b       *budget
+	engaged bool
+	once    sync.Once
+}
+
+// Begin starts an export's budget. Until Engage, the limit is the one the
+// last engaged export ended under, if any: the buffers of that export die
+// when it returns and nothing collects them between invocations, so
+// without it this export's first part, under the collector's own pacing,
+// would run the heap up to twice the last export's live heap. That limit
+// is what the runtime already holds, so it returns nothing to the OS.
+func Begin() *Budget {
 	if os.Getenv("GOMEMLIMIT") != "" {
-		return func() {}
+		return nil
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(active) == 0 {
 		before = debug.SetMemoryLimit(-1)
 	}
-	b := &budget{floor: InUse() + need + Headroom}
-	if len(active) > 0 {
-		// The others' buffers are in use already, and in their floors.
-		b.floor = active[len(active)-1].floor + need + Headroom
+	b := &budget{floor: math.MaxInt64} // no limit of its own yet
+	if last > 0 {
+		b.floor = last
 	}
 	active = append(active, b)
 	armLocked()
 	setLocked()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			mu.Lock()
-			defer mu.Unlock()
-			for i, a := range active {
-				if a == b {
-					active = append(active[:i], active[i+1:]...)
-					break
-				}
-			}
-			if len(active) == 0 {
-				debug.SetMemoryLimit(before)
-				return
-			}
-			setLocked()
-		})
-	}
+	return &Budget{b: b}
 }
 
-// setLocked sets the limit for the active budgets: the largest floor, or
-// what the live heap needs if that is more, capped by the limit before.
+// Engage sets the soft memory limit to what the process holds, measured
+// after a collection and without the heap's free pages, plus Headroom,
+// never above the limit set before Begin. Call it when the export's
+// buffers are all allocated or being allocated for the last time (after
+// the upload manager's first part); later calls do nothing.
+//
+// In a Lambda process that served an invocation before, the heap's free
+// pages are those the last export used: the limit is at least what the
+// runtime holds, up to the limit that export ended under, so that they are
+// reused rather than returned to the OS and faulted in again (and not past
+// it, or what one export overshot its soft limit by would raise the next
+// one's). Budgets of exports that overlap (tests, not Lambda) take the
+// highest floor, and one not yet engaged lifts the limit.
+func (x *Budget) Engage() {
+	if x == nil || x.engaged {
+		return
+	}
+	x.engaged = true
+	runtime.GC() // a millisecond or two: the live heap is mostly byte buffers
+	mu.Lock()
+	defer mu.Unlock()
+	floor := Held() + Headroom
+	if len(active) == 1 {
+		floor = max(floor, min(InUse(), last))
+	}
+	x.b.floor = floor
+	setLocked()
+}
+
+// End ends the budget; the limit goes back to what it was before Begin
+// when no other export's budget is active. It may be called more than once.
+func (x *Budget) End() {
+	if x == nil {
+		return
+	}
+	x.once.Do(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for i, a := range active {
+			if a == x.b {
+				active = append(active[:i], active[i+1:]...)
+				break
+			}
+		}
+		if len(active) == 0 {
+			if cur := debug.SetMemoryLimit(before); x.engaged {
+				last = cur
+			}
+			return
+		}
+		setLocked()
+	})
+}
+
+// setLocked sets the limit for the active budgets: the highest floor, or
+// what the live heap needs if that is more, capped by the limit before
+// Begin.
 func setLocked() {
 	var floor int64
 	for _, a := range active {
@@ -136,7 +159,7 @@ func setLocked() {
 // armLocked has setLocked run after the next collection, and again after
 // each one while a budget is active: a finalizer runs once the collector
 // has found its object unreachable. One sentinel at a time: an export that
-// starts before the last one's sentinel was collected reuses it.
+// engages before the last one's sentinel was collected reuses it.
 func armLocked() {
 	if armed {
 		return
@@ -181,6 +204,13 @@ func read() []metrics.Sample {
 func InUse() int64 {
 	s := read()
 	return int64(s[0].Value.Uint64()) - int64(s[1].Value.Uint64())
+}
+
+// Held is InUse without the heap's free pages (held from the OS but holding
+// no object): right after a collection, what the process needs.
+func Held() int64 {
+	s := read()
+	return int64(s[0].Value.Uint64()) - int64(s[1].Value.Uint64()) - int64(s[4].Value.Uint64())
 }
 
 // needed is what the runtime needs to hold the live heap of the last

@@ -28,17 +28,50 @@ func churn(n int) uint64 {
 
 func limit() int64 { return debug.SetMemoryLimit(-1) }
 
-// TestApplyFloor: the limit is the memory in use plus need plus Headroom
-// (the collector's own pacing, GOGC, still applies below it); it goes back
-// on release.
-func TestApplyFloor(t *testing.T) {
-	t.Setenv("GOMEMLIMIT", "")
-	runtime.GC()
-	old := limit()
-	release := Apply(64 << 20)
-	if got, want := limit(), InUse()+64<<20+Headroom; got < want-(4<<20) || got > want+(4<<20) {
-		t.Errorf("limit %d MiB, want about %d MiB", got>>20, want>>20)
+// engage begins and engages a budget, and returns its End.
+func engage() func() {
+	b := Begin()
+	b.Engage()
+	return b.End
+}
+
+// reset forgets the last export's limit, as in a fresh process.
+func reset() {
+	mu.Lock()
+	last = 0
+	mu.Unlock()
+}
+
+// live allocates n MiB that stay reachable, touched so that they are
+// resident.
+func live(n int) [][]byte {
+	var bufs [][]byte
+	for range n {
+		b := make([]byte, 1<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		bufs = append(bufs, b)
 	}
+	return bufs
+}
+
+// TestEngageFloor: the limit is what the process holds after a collection
+// (the export's buffers included) plus Headroom, not counting what an
+// earlier export dropped; it goes back on release.
+func TestEngageFloor(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	dropped := live(64)
+	runtime.KeepAlive(dropped)
+	dropped = nil
+	bufs := live(16)
+	old := limit()
+	release := engage()
+	runtime.GC()
+	if got, want := limit(), Held()+Headroom; got < want-(4<<20) || got > want+(4<<20) {
+		t.Errorf("limit %d MiB, want about %d MiB (held %d MiB, in use %d MiB)", got>>20, want>>20, Held()>>20, InUse()>>20)
+	}
+	runtime.KeepAlive(bufs)
 	release()
 	release() // a second call is a no-op
 	if got := limit(); got != old {
@@ -46,48 +79,89 @@ func TestApplyFloor(t *testing.T) {
 	}
 }
 
-// TestApplyFollowsTheLiveHeap: with a budget far too small for what the
-// export keeps live, the limit follows the live heap after each collection
-// instead of making the collector run flat out.
-func TestApplyFollowsTheLiveHeap(t *testing.T) {
+// TestEngageBoundsGarbage: with the budget engaged, garbage makes the
+// collector run about every Headroom, instead of every live-heap's worth
+// (GOGC=100).
+func TestEngageBoundsGarbage(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "")
 	runtime.GC()
-	release := Apply(0)
-	defer release()
-	live := make([][]byte, 0, 1024)
-	for range 96 {
-		live = append(live, make([]byte, 1<<20)) // 96 MiB live, noscan
-		churn(1 << 20)
-	}
-	// 256 MiB of garbage with a live heap of 96 MiB: the headroom is an
-	// eighth of it, 12 MiB, so about 20 collections; a limit stuck at the
-	// 2 MiB budget would run one every few pieces.
-	n := churn(256 << 20)
-	runtime.KeepAlive(live)
-	if n > 60 {
-		t.Errorf("%d collections for 256 MiB of garbage over a 96 MiB live heap; the limit is %d MiB", n, limit()>>20)
-	}
-	if l := limit(); l < 96<<20 {
-		t.Errorf("limit %d MiB below the live heap", l>>20)
+	bufs := live(32)
+	without := churn(128 << 20)
+	release := engage()
+	with := churn(128 << 20)
+	release()
+	runtime.KeepAlive(bufs)
+	// 128 MiB of garbage over 32 MiB live: ~4 collections with GOGC=100;
+	// with the limit at the live heap plus an eighth plus 4 MiB, ~13.
+	if with < 2*without || with < 8 {
+		t.Errorf("%d collections with the budget, %d without: the budget does not bound garbage", with, without)
 	}
 }
 
-// TestApplyOverlapping: the limit goes back only when the last budget ends,
-// whatever the order.
-func TestApplyOverlapping(t *testing.T) {
+// TestEngageFollowsTheLiveHeap: when the live heap grows well past what
+// Engage measured, the limit follows it after each collection instead of
+// holding the collector at the limit.
+func TestEngageFollowsTheLiveHeap(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	runtime.GC()
+	release := engage()
+	defer release()
+	var grown [][]byte
+	for range 96 {
+		grown = append(grown, live(1)...) // 96 MiB more live
+		churn(1 << 20)
+	}
+	n := churn(256 << 20)
+	runtime.KeepAlive(grown)
+	if l := limit(); l < 96<<20 {
+		t.Errorf("limit %d MiB below the live heap", l>>20)
+	}
+	// With a 96 MiB live heap the headroom is 12 MiB: ~20 collections.
+	if n > 60 {
+		t.Errorf("%d collections for 256 MiB of garbage over a 96 MiB live heap; the limit is %d MiB", n, limit()>>20)
+	}
+}
+
+// TestEngageWarm: exports one after another in one process (a warm
+// Lambda) reuse what the first left free: the limit does not climb by the
+// export's buffers each time (counting freed pages as needed again).
+func TestEngageWarm(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	runtime.GC()
+	var limits []int64
+	for range 4 {
+		bufs := live(32)
+		release := engage()
+		limits = append(limits, limit())
+		churn(64 << 20)
+		runtime.KeepAlive(bufs)
+		release()
+		bufs = nil
+		runtime.KeepAlive(bufs)
+	}
+	if limits[3] > limits[0]+16<<20 {
+		t.Errorf("limits climb from one export to the next: %d %d %d %d MiB", limits[0]>>20, limits[1]>>20, limits[2]>>20, limits[3]>>20)
+	}
+}
+
+// TestEngageOverlapping: the limit goes back only when the last budget
+// ends, whatever the order.
+func TestEngageOverlapping(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "")
 	runtime.GC()
 	old := limit()
-	r1 := Apply(8 << 20)
-	r2 := Apply(8 << 20)
+	a := live(8)
+	r1 := engage()
+	b := live(8)
+	r2 := engage()
 	mu.Lock()
 	f1, f2 := active[0].floor, active[1].floor
 	mu.Unlock()
-	if f2 != f1+8<<20+Headroom {
-		t.Errorf("second budget's floor %d, want the first's %d + its need and headroom", f2, f1)
+	if f2 < 16<<20 {
+		t.Errorf("second floor %d MiB, below the 16 MiB both exports hold", f2>>20)
 	}
-	if l := limit(); l < f2 {
-		t.Errorf("limit %d MiB below the second floor %d MiB", l>>20, f2>>20)
+	if l := limit(); l < max(f1, f2) {
+		t.Errorf("limit %d MiB below the floors %d and %d MiB", l>>20, f1>>20, f2>>20)
 	}
 	r1()
 	if l := limit(); l < f2 {
@@ -97,32 +171,56 @@ func TestApplyOverlapping(t *testing.T) {
 	if l := limit(); l != old {
 		t.Errorf("limit after both released %d, want %d", l, old)
 	}
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(b)
 }
 
-// TestApplyLeavesGOMEMLIMITAlone: an operator's GOMEMLIMIT wins.
-func TestApplyLeavesGOMEMLIMITAlone(t *testing.T) {
+// TestEngageLeavesGOMEMLIMITAlone: an operator's GOMEMLIMIT wins.
+func TestEngageLeavesGOMEMLIMITAlone(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "1GiB")
 	old := limit()
-	release := Apply(8 << 20)
+	release := engage()
 	if l := limit(); l != old {
 		t.Errorf("limit %d with GOMEMLIMIT set, want %d", l, old)
 	}
 	release()
 }
 
-func TestNeed(t *testing.T) {
-	for _, c := range []struct {
-		s    Settings
-		want int64
-	}{
-		{Settings{PartSize: 5 << 20, Concurrency: 1, Prefetch: 1}, 2*5<<20 + 3*pageBytes + encoderBytes},
-		{Settings{PartSize: 16 << 20, Concurrency: 4, Prefetch: 2}, 5*16<<20 + 4*pageBytes + encoderBytes},
-		{Settings{PartSize: 5 << 20, Concurrency: 1, Prefetch: 1, Offloads: 8}, 2*5<<20 + 3*pageBytes + encoderBytes + 8*offloadBytes},
-	} {
-		if got := Need(c.s); got != c.want {
-			t.Errorf("Need(%+v) = %d, want %d", c.s, got, c.want)
-		}
+// TestOneSentinel: exports that engage and end with no collection between
+// them share one sentinel, so the finalizer does not multiply.
+func TestOneSentinel(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	runtime.GC()
+	waitFinalizers()
+	mu.Lock()
+	armed = false // Engage's own collection may have left one pending
+	mu.Unlock()
+	for range 10 {
+		mu.Lock()
+		armLocked()
+		mu.Unlock()
 	}
+	mu.Lock()
+	n := afterGC
+	mu.Unlock()
+	waitFinalizers()
+	waitFinalizers()
+	mu.Lock()
+	defer mu.Unlock()
+	if runs := afterGC - n; runs != 1 {
+		t.Errorf("the finalizer ran %d times after ten arms without a collection, want 1", runs)
+	}
+	if armed {
+		t.Error("a sentinel is still armed with no budget active")
+	}
+}
+
+// waitFinalizers runs a collection and waits for the finalizers it queued.
+func waitFinalizers() {
+	done := make(chan struct{})
+	runtime.SetFinalizer(&sentinel{}, func(*sentinel) { close(done) })
+	runtime.GC()
+	<-done
 }
 
 func TestSetProcessLimit(t *testing.T) {
@@ -144,35 +242,37 @@ func TestSetProcessLimit(t *testing.T) {
 	}
 }
 
-// TestOneSentinel: exports that start and end with no collection between
-// them share one sentinel, so the finalizer does not multiply.
-func TestOneSentinel(t *testing.T) {
+// TestBeginHoldsToTheLastLimit: before it engages, an export in a process
+// that ran one before is held to the limit that one ended under (its
+// buffers, dead, would otherwise let the heap run to twice their size);
+// in a fresh process there is no limit until Engage.
+func TestBeginHoldsToTheLastLimit(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "")
-	runtime.GC()
-	runtime.GC()
-	for range 10 {
-		Apply(1 << 20)()
+	reset()
+	old := limit()
+	b := Begin()
+	if l := limit(); l != old {
+		t.Errorf("fresh process: limit %d before Engage, want %d", l, old)
 	}
-	mu.Lock()
-	n := afterGC
-	mu.Unlock()
-	runtime.GC()
-	runtime.GC()
-	waitFinalizers()
-	mu.Lock()
-	defer mu.Unlock()
-	if runs := afterGC - n; runs != 1 {
-		t.Errorf("the finalizer ran %d times after ten exports without a collection, want 1", runs)
+	bufs := live(16)
+	b.Engage()
+	engaged := limit()
+	runtime.KeepAlive(bufs)
+	b.End()
+	if l := limit(); l != old {
+		t.Errorf("limit after End %d, want %d", l, old)
 	}
-	if armed {
-		t.Error("a sentinel is still armed with no budget active")
+	next := Begin()
+	if l := limit(); l < engaged-(4<<20) || l > engaged+(4<<20) {
+		t.Errorf("next export before Engage: limit %d MiB, want about the last one's %d MiB", l>>20, engaged>>20)
 	}
-}
-
-// waitFinalizers waits for the finalizers queued by the last collection.
-func waitFinalizers() {
-	done := make(chan struct{})
-	runtime.SetFinalizer(&sentinel{}, func(*sentinel) { close(done) })
-	runtime.GC()
-	<-done
+	next.End()
+	next.End()
+	if l := limit(); l != old {
+		t.Errorf("limit after the next End %d, want %d", l, old)
+	}
+	// A nil Budget (GOMEMLIMIT set) does nothing.
+	var none *Budget
+	none.Engage()
+	none.End()
 }

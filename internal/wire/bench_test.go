@@ -226,3 +226,21 @@ func BenchmarkLocateFollowed(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkLocateFollowedManyArrays: a body of many top-level arrays (not
+// a DynamoDB response, but not a reason to go quadratic either).
+func BenchmarkLocateFollowedManyArrays(b *testing.B) {
+	body := []byte{'{'}
+	for len(body) < 1<<20 {
+		body = append(body, `"Items":[],`...)
+	}
+	body = append(body, `"Count":0}`...)
+	var f wire.Follower
+	f.Follow(body)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := wire.LocateFollowed(body, &f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
