@@ -7,19 +7,21 @@
 // the collector lets it grow to the size of the live heap before it runs:
 // about 16 MiB more at the defaults, reached only on long runs. Once an
 // export is past its first part, Budget.Engage sets the runtime's soft
-// memory limit to what the process holds then plus Headroom: the collector then runs when garbage reaches Headroom, and a
-// run of a million items peaks where a run of ten thousand does. After
-// each collection the limit follows the live heap if that grows (an eighth
-// more for fragmentation and the larger of Headroom and an eighth for
-// garbage, as GOGC=25 would).
+// memory limit to what the process holds then plus Headroom: the collector
+// then runs when garbage reaches about Headroom (the runtime keeps a little
+// of it for itself), and a run of a million items peaks where a run of ten
+// thousand does. After each collection the limit follows the live heap if
+// that grows (an eighth more for fragmentation and the larger of Headroom
+// and an eighth for garbage, as GOGC=25 would).
 //
 // Engaging only after the first part matters: the upload manager reads a
 // stream's first part by growing a buffer from 512 bytes, and a limit near
 // the live heap during that churn makes the runtime collect often and
 // return pages to the OS that the next chunk faults in again. Before it,
-// Begin holds an export to the limit the last one ended under (Lambda
-// reuses the process), which costs nothing since the runtime holds that
-// much already.
+// Begin holds an export to what the last one measured when it engaged
+// (Lambda reuses the process), which costs nothing since the runtime holds
+// that much already; an export of one part in a fresh process runs under
+// the collector's own pacing.
 //
 // A process whose GOMEMLIMIT is set is left alone: its limit is the
 // operator's. SetProcessLimit gives a Lambda function without one a limit
@@ -48,7 +50,7 @@ var (
 	active []*budget // the budgets of the exports running
 	before int64     // the limit before the first of them
 	armed  bool      // a sentinel's finalizer will run after the next collection
-	last   int64     // the limit the last export ended under
+	last   int64     // what the last engaged export measured when it engaged (Budget.measured)
 	// afterGC counts the finalizer's runs (for the tests).
 	afterGC int
 )
@@ -58,20 +60,25 @@ var (
 type budget struct{ floor int64 }
 
 // Budget is one export's. Begin it before the export allocates anything,
-// Engage it once the export is in its steady state, End it when the export
-// returns. A nil Budget (GOMEMLIMIT set) does nothing.
+// Engage it once the export is past its first part, End it when the export
+// returns, all from one goroutine (a Budget is not safe for concurrent
+// use). A nil Budget (GOMEMLIMIT set) does nothing.
 type Budget struct {
-	b       *budget
-	engaged bool
-	once    sync.Once
+	b        *budget
+	engaged  bool
+	measured int64 // what Engage measured: held after a collection, plus Headroom
+	ended    bool  // under mu
+	once     sync.Once
 }
 
-// Begin starts an export's budget. Until Engage, the limit is the one the
-// last engaged export ended under, if any: the buffers of that export die
-// when it returns and nothing collects them between invocations, so
-// without it this export's first part, under the collector's own pacing,
-// would run the heap up to twice the last export's live heap. That limit
-// is what the runtime already holds, so it returns nothing to the OS.
+// Begin starts an export's budget. Until Engage, the limit is what the last
+// engaged export measured when it engaged (its steady state plus
+// Headroom), if any: the buffers of that export die when it returns and
+// nothing collects them between invocations, so without it this export's
+// first part, under the collector's own pacing, would run the heap up to
+// twice the last export's live heap. The runtime already holds that much,
+// so it returns nothing to the OS. In a fresh process there is no limit
+// until Engage.
 func Begin() *Budget {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return nil
@@ -99,10 +106,10 @@ func Begin() *Budget {
 //
 // In a Lambda process that served an invocation before, the heap's free
 // pages are those the last export used: the limit is at least what the
-// runtime holds, up to the limit that export ended under, so that they are
-// reused rather than returned to the OS and faulted in again (and not past
-// it, or what one export overshot its soft limit by would raise the next
-// one's). Budgets of exports that overlap (tests, not Lambda) take the
+// runtime holds, up to what that export measured when it engaged, so that
+// they are reused rather than returned to the OS and faulted in again (and
+// not past it, or what one export overshot its soft limit by would raise
+// the next one's). Budgets of exports that overlap (tests, not Lambda) take the
 // highest floor, and one not yet engaged lifts the limit.
 func (x *Budget) Engage() {
 	if x == nil || x.engaged {
@@ -112,7 +119,11 @@ func (x *Budget) Engage() {
 	runtime.GC() // a millisecond or two: the live heap is mostly byte buffers
 	mu.Lock()
 	defer mu.Unlock()
-	floor := Held() + Headroom
+	if x.ended {
+		return
+	}
+	x.measured = Held() + Headroom
+	floor := x.measured
 	if len(active) == 1 {
 		floor = max(floor, min(InUse(), last))
 	}
@@ -129,16 +140,22 @@ func (x *Budget) End() {
 	x.once.Do(func() {
 		mu.Lock()
 		defer mu.Unlock()
+		x.ended = true
 		for i, a := range active {
 			if a == x.b {
 				active = append(active[:i], active[i+1:]...)
 				break
 			}
 		}
+		if x.measured > 0 {
+			// What Engage measured, not the limit now: after-collection
+			// raises follow the live heap of the moment (garbage allocated
+			// while marking counts as live), and carrying one into the
+			// next export would hold it to a spike.
+			last = x.measured
+		}
 		if len(active) == 0 {
-			if cur := debug.SetMemoryLimit(before); x.engaged {
-				last = cur
-			}
+			debug.SetMemoryLimit(before)
 			return
 		}
 		setLocked()

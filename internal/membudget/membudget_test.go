@@ -35,11 +35,18 @@ func engage() func() {
 	return b.End
 }
 
-// reset forgets the last export's limit, as in a fresh process.
-func reset() {
-	mu.Lock()
-	last = 0
-	mu.Unlock()
+// fresh makes the test start as in a fresh process (no earlier export's
+// measure carried over), and end so too.
+func fresh(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	reset := func() {
+		mu.Lock()
+		last = 0
+		mu.Unlock()
+	}
+	reset()
+	t.Cleanup(reset)
+	runtime.GC()
 }
 
 // live allocates n MiB that stay reachable, touched so that they are
@@ -60,8 +67,8 @@ func live(n int) [][]byte {
 // (the export's buffers included) plus Headroom, not counting what an
 // earlier export dropped; it goes back on release.
 func TestEngageFloor(t *testing.T) {
-	t.Setenv("GOMEMLIMIT", "")
-	dropped := live(64)
+	fresh(t)
+	dropped := live(64) // an earlier export's, dead by Engage
 	runtime.KeepAlive(dropped)
 	dropped = nil
 	bufs := live(16)
@@ -83,8 +90,7 @@ func TestEngageFloor(t *testing.T) {
 // collector run about every Headroom, instead of every live-heap's worth
 // (GOGC=100).
 func TestEngageBoundsGarbage(t *testing.T) {
-	t.Setenv("GOMEMLIMIT", "")
-	runtime.GC()
+	fresh(t)
 	bufs := live(32)
 	without := churn(128 << 20)
 	release := engage()
@@ -102,8 +108,7 @@ func TestEngageBoundsGarbage(t *testing.T) {
 // Engage measured, the limit follows it after each collection instead of
 // holding the collector at the limit.
 func TestEngageFollowsTheLiveHeap(t *testing.T) {
-	t.Setenv("GOMEMLIMIT", "")
-	runtime.GC()
+	fresh(t)
 	release := engage()
 	defer release()
 	var grown [][]byte
@@ -123,32 +128,78 @@ func TestEngageFollowsTheLiveHeap(t *testing.T) {
 }
 
 // TestEngageWarm: exports one after another in one process (a warm
-// Lambda) reuse what the first left free: the limit does not climb by the
-// export's buffers each time (counting freed pages as needed again).
+// Lambda), each holding the same buffers, engage at about the same limit:
+// it does not climb by the buffers each time (counting the pages the last
+// export freed as needed again), nor carry a spike of the last one's.
 func TestEngageWarm(t *testing.T) {
-	t.Setenv("GOMEMLIMIT", "")
-	runtime.GC()
+	fresh(t)
 	var limits []int64
 	for range 4 {
 		bufs := live(32)
-		release := engage()
+		b := Begin()
+		b.Engage()
 		limits = append(limits, limit())
 		churn(64 << 20)
 		runtime.KeepAlive(bufs)
-		release()
+		b.End()
 		bufs = nil
 		runtime.KeepAlive(bufs)
 	}
-	if limits[3] > limits[0]+16<<20 {
-		t.Errorf("limits climb from one export to the next: %d %d %d %d MiB", limits[0]>>20, limits[1]>>20, limits[2]>>20, limits[3]>>20)
+	for i, l := range limits[1:] {
+		if l > limits[0]+8<<20 {
+			t.Errorf("export %d engaged at %d MiB, the first at %d MiB: %d %d %d %d MiB", i+2, l>>20, limits[0]>>20,
+				limits[0]>>20, limits[1]>>20, limits[2]>>20, limits[3]>>20)
+		}
+	}
+}
+
+// TestEngageKeepsWarmPages: in a process whose runtime holds the pages an
+// earlier export used, the limit on engaging is at least what it holds, up
+// to what that export measured, so those pages are reused, not returned.
+func TestEngageKeepsWarmPages(t *testing.T) {
+	fresh(t)
+	dropped := live(48)
+	runtime.KeepAlive(dropped)
+	dropped = nil
+	runtime.GC() // the 48 MiB are free pages now, still held
+	held := InUse()
+	mu.Lock()
+	last = held + 64<<20 // an earlier export measured more than is held
+	mu.Unlock()
+	b := Begin()
+	b.Engage()
+	if l := limit(); l < held-(8<<20) { // the collection in Engage may return a few MiB
+		t.Errorf("limit %d MiB below the %d MiB the runtime held", l>>20, held>>20)
+	}
+	b.End()
+	mu.Lock()
+	last = 4 << 20 // an earlier export measured less than is held
+	mu.Unlock()
+	b = Begin()
+	b.Engage()
+	if l, want := limit(), Held()+Headroom; l > want+(4<<20) {
+		t.Errorf("limit %d MiB, want about %d MiB: not above the earlier export's measure", l>>20, want>>20)
+	}
+	b.End()
+	runtime.KeepAlive(dropped)
+}
+
+// TestEngageAfterEnd: a budget engaged after it ended sets no limit.
+func TestEngageAfterEnd(t *testing.T) {
+	fresh(t)
+	old := limit()
+	b := Begin()
+	b.End()
+	b.Engage()
+	if l := limit(); l != old {
+		t.Errorf("limit %d after Engage on an ended budget, want %d", l, old)
 	}
 }
 
 // TestEngageOverlapping: the limit goes back only when the last budget
 // ends, whatever the order.
 func TestEngageOverlapping(t *testing.T) {
-	t.Setenv("GOMEMLIMIT", "")
-	runtime.GC()
+	fresh(t)
 	old := limit()
 	a := live(8)
 	r1 := engage()
@@ -189,12 +240,17 @@ func TestEngageLeavesGOMEMLIMITAlone(t *testing.T) {
 // TestOneSentinel: exports that engage and end with no collection between
 // them share one sentinel, so the finalizer does not multiply.
 func TestOneSentinel(t *testing.T) {
-	t.Setenv("GOMEMLIMIT", "")
-	runtime.GC()
-	waitFinalizers()
-	mu.Lock()
-	armed = false // Engage's own collection may have left one pending
-	mu.Unlock()
+	fresh(t)
+	// Let a sentinel an earlier test armed run out.
+	for {
+		mu.Lock()
+		a := armed
+		mu.Unlock()
+		if !a {
+			break
+		}
+		waitFinalizers()
+	}
 	for range 10 {
 		mu.Lock()
 		armLocked()
@@ -247,8 +303,7 @@ func TestSetProcessLimit(t *testing.T) {
 // buffers, dead, would otherwise let the heap run to twice their size);
 // in a fresh process there is no limit until Engage.
 func TestBeginHoldsToTheLastLimit(t *testing.T) {
-	t.Setenv("GOMEMLIMIT", "")
-	reset()
+	fresh(t)
 	old := limit()
 	b := Begin()
 	if l := limit(); l != old {
