@@ -123,12 +123,18 @@ func (x *Budget) Engage() {
 		return
 	}
 	x.measured = Held() + Headroom
-	floor := x.measured
-	if len(active) == 1 {
-		floor = max(floor, min(InUse(), last))
-	}
-	x.b.floor = floor
+	x.b.floor = engageFloor(x.measured, InUse(), last, len(active) == 1)
 	setLocked()
+}
+
+// engageFloor is an engaging export's floor: what it measured, or, alone
+// in a process that ran an export before, what the runtime holds up to
+// what that export measured (its free pages kept, not returned).
+func engageFloor(measured, inUse, last int64, alone bool) int64 {
+	if !alone {
+		return measured
+	}
+	return max(measured, min(inUse, last))
 }
 
 // End ends the budget; the limit goes back to what it was before Begin

@@ -153,35 +153,27 @@ func TestEngageWarm(t *testing.T) {
 	}
 }
 
-// TestEngageKeepsWarmPages: in a process whose runtime holds the pages an
-// earlier export used, the limit on engaging is at least what it holds, up
-// to what that export measured, so those pages are reused, not returned.
-func TestEngageKeepsWarmPages(t *testing.T) {
-	fresh(t)
-	dropped := live(48)
-	runtime.KeepAlive(dropped)
-	dropped = nil
-	runtime.GC() // the 48 MiB are free pages now, still held
-	held := InUse()
-	mu.Lock()
-	last = held + 64<<20 // an earlier export measured more than is held
-	mu.Unlock()
-	b := Begin()
-	b.Engage()
-	if l := limit(); l < held-(8<<20) { // the collection in Engage may return a few MiB
-		t.Errorf("limit %d MiB below the %d MiB the runtime held", l>>20, held>>20)
+// TestEngageFloorKeepsWarmPages: alone in a process whose runtime holds
+// the pages an earlier export used, the floor is at least what it holds,
+// up to what that export measured, so those pages are reused, not
+// returned to the OS; with other exports running it is what it measured.
+func TestEngageFloorKeepsWarmPages(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		measured, inUse, last int64
+		alone                 bool
+		want                  int64
+	}{
+		{20 * mib, 50 * mib, 60 * mib, true, 50 * mib},  // warm pages kept
+		{20 * mib, 50 * mib, 30 * mib, true, 30 * mib},  // not past what the last export measured
+		{20 * mib, 50 * mib, 0, true, 20 * mib},         // fresh process
+		{40 * mib, 30 * mib, 60 * mib, true, 40 * mib},  // needs more than is held
+		{20 * mib, 50 * mib, 60 * mib, false, 20 * mib}, // others running: their floors hold theirs
+	} {
+		if got := engageFloor(c.measured, c.inUse, c.last, c.alone); got != c.want {
+			t.Errorf("engageFloor(%d, %d, %d, %v) = %d MiB, want %d MiB", c.measured/mib, c.inUse/mib, c.last/mib, c.alone, got/mib, c.want/mib)
+		}
 	}
-	b.End()
-	mu.Lock()
-	last = 4 << 20 // an earlier export measured less than is held
-	mu.Unlock()
-	b = Begin()
-	b.Engage()
-	if l, want := limit(), Held()+Headroom; l > want+(4<<20) {
-		t.Errorf("limit %d MiB, want about %d MiB: not above the earlier export's measure", l>>20, want>>20)
-	}
-	b.End()
-	runtime.KeepAlive(dropped)
 }
 
 // TestEngageAfterEnd: a budget engaged after it ended sets no limit.
