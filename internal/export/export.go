@@ -34,12 +34,6 @@ const (
 	DefaultPrefetch         = 1
 	DefaultProgressInterval = 5 * time.Second
 	writeBufferSize         = 256 << 10
-	// engageParts is how many parts into an upload the memory budget
-	// engages: after the first, which the manager reads into a buffer
-	// grown from 512 bytes (a limit during that churn costs collections
-	// and page faults), and before it fills its pool of parts (which,
-	// without a limit, would run the heap up to twice the live one).
-	engageParts = 1
 )
 
 // ErrDeadline is the cause given when the export stops a margin before the
@@ -136,17 +130,20 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 		defer stop()
 	}
 
-	// Memory: once the export is in its steady state (the upload manager
-	// has read its first part and pooled the rest), the collector runs
+	// Memory: once the export is past its first part, the collector runs
 	// when garbage passes a small budget over what is live, not when it
 	// equals it, so peak memory does not grow with the length of the run.
-	// The SDK path's heap of decoded pages keeps the runtime's own pacing.
+	// Not before: the manager reads the first part into a buffer grown
+	// from 512 bytes, and a limit during that churn costs collections and
+	// page faults; right after, it fills its pool of parts, which without
+	// a limit would run the heap up to twice the live one. The SDK path's
+	// heap of decoded pages keeps the runtime's own pacing.
 	var budget *membudget.Budget
 	engageAt := int64(-1)
 	if !opts.SDKDecode {
 		budget = membudget.Begin()
 		defer budget.End()
-		engageAt = engageParts * snk.PartSize()
+		engageAt = snk.PartSize()
 	}
 
 	st := &state{log: log, start: time.Now(), lastLog: time.Now()}

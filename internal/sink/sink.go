@@ -66,7 +66,6 @@ type Sink struct {
 	api      API
 	uploader *manager.Uploader
 	partSize int64
-	conc     int
 }
 
 // New returns a Sink that uploads through api.
@@ -82,14 +81,11 @@ func New(api API, opts Options) *Sink {
 		u.Concurrency = opts.Concurrency
 		u.MaxUploadParts = MaxParts
 	})
-	return &Sink{api: api, uploader: up, partSize: opts.PartSize, conc: opts.Concurrency}
+	return &Sink{api: api, uploader: up, partSize: opts.PartSize}
 }
 
 // PartSize is the size of each uploaded part.
 func (s *Sink) PartSize() int64 { return s.partSize }
-
-// Concurrency is how many parts upload at once.
-func (s *Sink) Concurrency() int { return s.conc }
 
 // Object is what a completed upload wrote.
 type Object struct {
