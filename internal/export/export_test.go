@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -19,10 +20,12 @@ import (
 	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 )
 
-// pagedDB serves n pages of one item each, waiting delay before each.
+// pagedDB serves n pages of one item each, waiting delay before each; with
+// pad, each item also has a string of pad bytes.
 type pagedDB struct {
 	n     int
 	delay time.Duration
+	pad   int
 	mu    sync.Mutex
 	calls int
 }
@@ -38,6 +41,9 @@ func (d *pagedDB) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func(
 		return nil, ctx.Err()
 	}
 	out := &dynamodb.QueryOutput{Items: []map[string]types.AttributeValue{{"i": &types.AttributeValueMemberN{Value: fmt.Sprint(i)}}}}
+	if d.pad > 0 {
+		out.Items[0]["pad"] = &types.AttributeValueMemberS{Value: strings.Repeat("x", d.pad)}
+	}
 	if i < d.n {
 		out.LastEvaluatedKey = map[string]types.AttributeValue{"k": &types.AttributeValueMemberN{Value: fmt.Sprint(i)}}
 	}
@@ -294,4 +300,81 @@ func (s *stallS3) AbortMultipartUpload(ctx context.Context, _ *s3.AbortMultipart
 func (s *stallS3) PutObject(ctx context.Context, _ *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
+}
+
+// partsS3 is memS3 that also takes multipart uploads (counting their bytes).
+type partsS3 struct {
+	memS3
+	bytes     int64
+	completed int
+}
+
+func (m *partsS3) CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
+	return &s3.CreateMultipartUploadOutput{UploadId: aws.String("u")}, nil
+}
+func (m *partsS3) UploadPart(_ context.Context, in *s3.UploadPartInput, _ ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+	n, err := io.Copy(io.Discard, in.Body)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.bytes += n
+	return &s3.UploadPartOutput{ETag: aws.String(fmt.Sprint(aws.ToInt32(in.PartNumber)))}, nil
+}
+func (m *partsS3) CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.completed++
+	return &s3.CompleteMultipartUploadOutput{}, nil
+}
+
+// TestRunEngagesTheMemoryBudget: an export of several parts sets a memory
+// limit while it runs, one of one part does not change the limit it starts
+// with (none in a fresh process, or the hold of the last export's measure),
+// and either puts the old limit back when it ends, on success and on
+// failure.
+func TestRunEngagesTheMemoryBudget(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	old := debug.SetMemoryLimit(-1)
+	for _, c := range []struct {
+		name  string
+		pages int
+		fail  bool
+		parts bool
+	}{
+		{"one part", 5, false, false},
+		{"two parts", 40, false, true},
+		{"two parts, failing", 40, true, true},
+		{"one part, after", 5, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s3m := &partsS3{memS3: memS3{objects: map[string]string{}}}
+			var limits []int64
+			opts := Options{Progress: func(p Progress) {
+				limits = append(limits, debug.SetMemoryLimit(-1))
+				if c.fail && p.Pages == 35 {
+					panic("stop")
+				}
+			}}
+			_, err := Run(context.Background(), &pagedDB{n: c.pages, pad: 200 << 10}, sink.New(s3m, sink.Options{}), testConfig(), opts)
+			if (err != nil) != c.fail {
+				t.Fatalf("error %v, want failure %v", err, c.fail)
+			}
+			if !c.parts {
+				for i, l := range limits {
+					if l != limits[0] {
+						t.Errorf("one part: the limit changed at page %d (%d, then %d)", i+1, limits[0], l)
+						break
+					}
+				}
+			}
+			if c.parts && limits[len(limits)-1] == old {
+				t.Errorf("several parts: no limit set by the last page (limits %v)", limits)
+			}
+			if l := debug.SetMemoryLimit(-1); l != old {
+				t.Errorf("limit after the export %d, want the old %d", l, old)
+			}
+		})
+	}
 }
