@@ -340,7 +340,9 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 		size := w.Size() + int64(bw.Buffered())
 		if engageAt >= 0 && size >= engageAt {
 			engageAt = -1
-			budget.Engage()
+			if limit, ok := budget.Engage(); ok {
+				log.Debug("memory budget engaged", "bytesWritten", size, "limitBytes", limit)
+			}
 		}
 		st.progress(size, opts.ProgressInterval)
 		if opts.Progress != nil {

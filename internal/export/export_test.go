@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -329,11 +330,10 @@ func (m *partsS3) CompleteMultipartUpload(context.Context, *s3.CompleteMultipart
 	return &s3.CompleteMultipartUploadOutput{}, nil
 }
 
-// TestRunEngagesTheMemoryBudget: an export of several parts sets a memory
-// limit while it runs, one of one part does not change the limit it starts
-// with (none in a fresh process, or the hold of the last export's measure),
-// and either puts the old limit back when it ends, on success and on
-// failure.
+// TestRunEngagesTheMemoryBudget: an export of several parts engages the
+// memory budget once, past its first part (it logs it), one of one part
+// does not, and either puts the old limit back when it ends, on success
+// and after a failure.
 func TestRunEngagesTheMemoryBudget(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "")
 	old := debug.SetMemoryLimit(-1)
@@ -350,27 +350,33 @@ func TestRunEngagesTheMemoryBudget(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s3m := &partsS3{memS3: memS3{objects: map[string]string{}}}
-			var limits []int64
-			opts := Options{Progress: func(p Progress) {
-				limits = append(limits, debug.SetMemoryLimit(-1))
-				if c.fail && p.Pages == 35 {
-					panic("stop")
-				}
-			}}
+			var logs strings.Builder
+			opts := Options{
+				Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+				Progress: func(p Progress) {
+					if c.fail && p.Pages == 35 {
+						panic("stop")
+					}
+				},
+			}
 			_, err := Run(context.Background(), &pagedDB{n: c.pages, pad: 200 << 10}, sink.New(s3m, sink.Options{}), testConfig(), opts)
 			if (err != nil) != c.fail {
 				t.Fatalf("error %v, want failure %v", err, c.fail)
 			}
-			if !c.parts {
-				for i, l := range limits {
-					if l != limits[0] {
-						t.Errorf("one part: the limit changed at page %d (%d, then %d)", i+1, limits[0], l)
-						break
+			engaged := strings.Count(logs.String(), "memory budget engaged")
+			if want := map[bool]int{false: 0, true: 1}[c.parts]; engaged != want {
+				t.Errorf("engaged %d times, want %d; logs:\n%s", engaged, want, logs.String())
+			}
+			if c.parts {
+				var written int64
+				for line := range strings.Lines(logs.String()) {
+					if strings.Contains(line, "memory budget engaged") {
+						_, _ = fmt.Sscanf(line[strings.Index(line, "bytesWritten="):], "bytesWritten=%d", &written)
 					}
 				}
-			}
-			if c.parts && limits[len(limits)-1] == old {
-				t.Errorf("several parts: no limit set by the last page (limits %v)", limits)
+				if written < sink.DefaultPartSize {
+					t.Errorf("engaged at %d bytes written, before the first part (%d)", written, sink.DefaultPartSize)
+				}
 			}
 			if l := debug.SetMemoryLimit(-1); l != old {
 				t.Errorf("limit after the export %d, want the old %d", l, old)

@@ -102,7 +102,8 @@ func Begin() *Budget {
 // after a collection and without the heap's free pages, plus Headroom,
 // never above the limit set before Begin. Call it when the export's
 // buffers are all allocated or being allocated for the last time (after
-// the upload manager's first part); later calls do nothing.
+// the upload manager's first part); later calls do nothing. It returns the
+// limit it set, and whether it set one.
 //
 // In a Lambda process that served an invocation before, the heap's free
 // pages are those the last export used: the limit is at least what the
@@ -111,20 +112,21 @@ func Begin() *Budget {
 // not past it, or what one export overshot its soft limit by would raise
 // the next one's). Budgets of exports that overlap (tests, not Lambda) take the
 // highest floor, and one not yet engaged lifts the limit.
-func (x *Budget) Engage() {
+func (x *Budget) Engage() (limit int64, ok bool) {
 	if x == nil || x.engaged {
-		return
+		return 0, false
 	}
 	x.engaged = true
 	runtime.GC() // a millisecond or two: the live heap is mostly byte buffers
 	mu.Lock()
 	defer mu.Unlock()
 	if x.ended {
-		return
+		return 0, false
 	}
 	x.measured = Held() + Headroom
 	x.b.floor = engageFloor(x.measured, InUse(), last, len(active) == 1)
 	setLocked()
+	return debug.SetMemoryLimit(-1), true
 }
 
 // engageFloor is an engaging export's floor: what it measured, or, alone
