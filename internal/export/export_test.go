@@ -19,16 +19,18 @@ import (
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
 )
 
 // pagedDB serves n pages of one item each, waiting delay before each; with
 // pad, each item also has a string of pad bytes.
 type pagedDB struct {
-	n     int
-	delay time.Duration
-	pad   int
-	mu    sync.Mutex
-	calls int
+	n        int
+	delay    time.Duration
+	pad      int
+	mu       sync.Mutex
+	calls    int
+	returned []time.Time // when each call returned
 }
 
 func (d *pagedDB) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
@@ -48,6 +50,9 @@ func (d *pagedDB) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func(
 	if i < d.n {
 		out.LastEvaluatedKey = map[string]types.AttributeValue{"k": &types.AttributeValueMemberN{Value: fmt.Sprint(i)}}
 	}
+	d.mu.Lock()
+	d.returned = append(d.returned, time.Now())
+	d.mu.Unlock()
 	return out, nil
 }
 
@@ -382,5 +387,52 @@ func TestRunEngagesTheMemoryBudget(t *testing.T) {
 				t.Errorf("limit after the export %d, want the old %d", l, old)
 			}
 		})
+	}
+}
+
+// rawDB is pagedDB answering as the wire middleware does: it fills the
+// request's capture and leaves the items undecoded.
+type rawDB struct{ *pagedDB }
+
+func (d rawDB) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	out, err := d.pagedDB.Query(ctx, in, optFns...)
+	if err != nil {
+		return nil, err
+	}
+	c := wire.CaptureFrom(ctx)
+	if c == nil {
+		return out, nil
+	}
+	c.Attempts++
+	c.Body = fmt.Appendf(c.Body[:0], `{"Count":1,"ScannedCount":1,"Items":[{"i":{"N":"%d"}}]}`, len(d.returned))
+	resp, err := wire.Locate(c.Body)
+	if err != nil {
+		return nil, err
+	}
+	c.Response = resp
+	return &dynamodb.QueryOutput{Count: 1, ScannedCount: 1, LastEvaluatedKey: out.LastEvaluatedKey}, nil
+}
+
+// TestRunEncodesAPageAfterTheNextRequest: the encoder starts on a raw page
+// only once the fetcher has the next request under way (here, with no
+// HTTP, once that call returns), so that transcoding does not take the CPU
+// from building and sending it; the last page once the fetcher is done.
+func TestRunEncodesAPageAfterTheNextRequest(t *testing.T) {
+	s3m := &memS3{objects: map[string]string{}}
+	db := &pagedDB{n: 4, delay: 20 * time.Millisecond}
+	var encoded []time.Time
+	res, err := Run(context.Background(), rawDB{db}, sink.New(s3m, sink.Options{}), testConfig(), Options{Progress: func(Progress) { encoded = append(encoded, time.Now()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "{\"i\":1}\n{\"i\":2}\n{\"i\":3}\n{\"i\":4}\n"; s3m.objects["m.jsonl"] != want || res.Items != 4 {
+		t.Fatalf("object %q, %d items; want %q", s3m.objects["m.jsonl"], res.Items, want)
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	for k := range len(encoded) - 1 {
+		if encoded[k].Before(db.returned[k+1]) {
+			t.Errorf("page %d encoded %v before request %d returned", k+1, db.returned[k+1].Sub(encoded[k]), k+2)
+		}
 	}
 }
