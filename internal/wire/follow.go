@@ -76,19 +76,6 @@ func (f *Follower) Follow(body []byte) {
 	f.i, f.depth = i, depth
 }
 
-// closeQuote returns the offset of the quote that closes the string whose
-// content goes on after b[i] (its opening quote, or the last byte looked
-// at), or -1 if it is not in b yet.
-func closeQuote(b []byte, i int) int {
-	for {
-		q := indexQuote(b, i+1)
-		if q < 0 || !escaped(b, q) {
-			return q
-		}
-		i = q
-	}
-}
-
 // end returns where the array opening at start ends, if f delimited it.
 // The spans are in the order of their starts: a binary search keeps a body
 // of many top-level arrays linear overall.

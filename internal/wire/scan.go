@@ -162,16 +162,8 @@ func skipItems(b []byte, i int) (int, error) {
 	for i < len(b) {
 		switch b[i] {
 		case '"':
-			// To the first quote not escaped.
-			for {
-				q := indexQuote(b, i+1)
-				if q < 0 {
-					return len(b), syntaxErr(start, "unterminated Items")
-				}
-				i = q
-				if !escaped(b, q) {
-					break
-				}
+			if i = closeQuote(b, i); i < 0 {
+				return len(b), syntaxErr(start, "unterminated Items")
 			}
 		case '[', '{':
 			depth++
@@ -204,6 +196,19 @@ func indexQuote(b []byte, i int) int {
 		return -1
 	}
 	return i + j
+}
+
+// closeQuote returns the offset of the quote that closes the string whose
+// content goes on after b[i] (its opening quote, or the last byte looked
+// at), or -1 if it is not in b (yet).
+func closeQuote(b []byte, i int) int {
+	for {
+		q := indexQuote(b, i+1)
+		if q < 0 || !escaped(b, q) {
+			return q
+		}
+		i = q
+	}
 }
 
 // escaped reports whether the quote at b[q] is escaped: preceded by an odd
