@@ -179,12 +179,7 @@ func TestFollowDelimitsItems(t *testing.T) {
 		start := bytes.Index(body, []byte(`"Items":[`)) + len(`"Items":`)
 		for _, piece := range []int{1, 7, 1500, 16 << 10, 64 << 10, len(body)} {
 			var f wire.Follower
-			for end := min(piece, len(body)); ; end = min(end+piece, len(body)) {
-				f.Follow(body[:end])
-				if end == len(body) {
-					break
-				}
-			}
+			followInPieces(&f, body, piece)
 			end, ok := f.End(start)
 			if !ok || end != start+len(want.Items) {
 				t.Fatalf("%s, pieces of %d: Items [%d:%d] delimited %v, want [%d:%d]", name, piece, start, end, ok, start, start+len(want.Items))
@@ -205,12 +200,7 @@ func BenchmarkFollow(b *testing.B) {
 		var f wire.Follower
 		for b.Loop() {
 			f.Reset()
-			for end := min(16<<10, len(body)); ; end = min(end+16<<10, len(body)) {
-				f.Follow(body[:end])
-				if end == len(body) {
-					break
-				}
-			}
+			followInPieces(&f, body, 16<<10)
 		}
 	})
 }

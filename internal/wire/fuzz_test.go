@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -114,6 +115,37 @@ func noKnownType(err error) bool {
 		strings.HasPrefix(je.Msg, "expected a known attribute value type"))
 }
 
+// locateSeeds are bodies that stress Locate's short cuts: escaped quotes
+// and brackets in strings, unbalanced or repeated arrays, bad items.
+var locateSeeds = []string{
+	`{"Items":[{"a":{"S":"x\"]}"}}],"Items":[]}`,
+	`{"Items":[{"a":{"S":"x\\"}}],"Count":1}`,
+	`{"Items":[{"a":{"S":"x\\\"]"}}}],"Count":1}`,
+	`{"Items":[{"a":{"S":"x"}}]],"Count":1}`,
+	`{"Items":[{"a":{"S":"x"}],"Count":1}`,
+	`{"Items":[{"a":{"N":1}}]}`,
+	`{"Items":[{"a":{"X":[1,tru]},"b":{"S":"x"}}]}`,
+	`{"Items":[{"a":{"S":"\u00zz"}}]}`,
+	"{\"Items\":[{\"a\":{\"S\":\"\x01\"}}]}",
+}
+
+// sameResponse reports whether a and b locate the same members.
+func sameResponse(a, b wire.Response) bool {
+	return bytes.Equal(a.Items, b.Items) && (a.Items == nil) == (b.Items == nil) &&
+		bytes.Equal(a.LastEvaluatedKey, b.LastEvaluatedKey) && (a.LastEvaluatedKey == nil) == (b.LastEvaluatedKey == nil) &&
+		a.Count == b.Count && a.ScannedCount == b.ScannedCount
+}
+
+// followInPieces has f follow body arriving n bytes at a time.
+func followInPieces(f *wire.Follower, body []byte, n int) {
+	for end := min(n, len(body)); ; end = min(end+n, len(body)) {
+		f.Follow(body[:end])
+		if end == len(body) {
+			return
+		}
+	}
+}
+
 // FuzzLocate: no panic; of a body Scan accepts, Locate returns the same
 // Response; and a body Locate accepts whose Items the transcoder does not
 // reject with a *SyntaxError is valid JSON (so together they reject every
@@ -122,17 +154,7 @@ func FuzzLocate(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
-	for _, s := range []string{
-		`{"Items":[{"a":{"S":"x\"]}"}}],"Items":[]}`,
-		`{"Items":[{"a":{"S":"x\\"}}],"Count":1}`,
-		`{"Items":[{"a":{"S":"x\\\"]"}}}],"Count":1}`,
-		`{"Items":[{"a":{"S":"x"}}]],"Count":1}`,
-		`{"Items":[{"a":{"S":"x"}],"Count":1}`,
-		`{"Items":[{"a":{"N":1}}]}`,
-		`{"Items":[{"a":{"X":[1,tru]},"b":{"S":"x"}}]}`,
-		`{"Items":[{"a":{"S":"\u00zz"}}]}`,
-		"{\"Items\":[{\"a\":{\"S\":\"\x01\"}}]}",
-	} {
+	for _, s := range locateSeeds {
 		f.Add([]byte(s))
 	}
 	trs := []*wire.Transcoder{wire.NewTranscoder(jsonl.Plain), wire.NewTranscoder(jsonl.DynamoDB)}
@@ -143,9 +165,7 @@ func FuzzLocate(f *testing.F) {
 			if errL != nil {
 				t.Fatalf("Scan accepts, Locate: %v", errL)
 			}
-			if !bytes.Equal(rl.Items, rs.Items) || (rl.Items == nil) != (rs.Items == nil) ||
-				!bytes.Equal(rl.LastEvaluatedKey, rs.LastEvaluatedKey) || (rl.LastEvaluatedKey == nil) != (rs.LastEvaluatedKey == nil) ||
-				rl.Count != rs.Count || rl.ScannedCount != rs.ScannedCount {
+			if !sameResponse(rl, rs) {
 				t.Fatalf("Locate %+v, Scan %+v", rl, rs)
 			}
 		}
@@ -180,37 +200,24 @@ func FuzzFollow(f *testing.F) {
 	for i, s := range fuzzSeeds {
 		f.Add([]byte(s), uint16(i%7+1))
 	}
-	for _, s := range []string{
-		`{"Items":[{"a":{"S":"x\"]}"}}],"Items":[]}`,
-		`{"Items":[{"a":{"S":"x\\"}}],"Count":1}`,
-		`{"Items":[{"a":{"S":"x\\\"]"}}}],"Count":1}`,
-		`{"Items":[{"a":{"S":"x"}}]],"Count":1}`,
-		`{"Items":[{"a":{"S":"x"}],"Count":1}`,
+	for _, s := range append(slices.Clone(locateSeeds),
 		`{"x":{"Items":[1]},"Items":[[]],"Count":1}`,
 		`{"Items":[1],"Items":[{"a":{"S":"]"}}]}`,
 		`{"Items":[{"a":{"S":"\\\\\\\"]"}}],"LastEvaluatedKey":{"k":{"S":"["}}}`,
-	} {
+	) {
 		for _, n := range []uint16{1, 2, 3, 5, 64} {
 			f.Add([]byte(s), n)
 		}
 	}
 	f.Fuzz(func(t *testing.T, body []byte, piece uint16) {
-		n := int(piece%97) + 1
 		var fl wire.Follower
-		for end := min(n, len(body)); ; end = min(end+n, len(body)) {
-			fl.Follow(body[:end])
-			if end == len(body) {
-				break
-			}
-		}
+		followInPieces(&fl, body, int(piece%97)+1)
 		want, errW := wire.Locate(body)
 		got, errG := wire.LocateFollowed(body, &fl)
 		if (errW == nil) != (errG == nil) || (errW != nil && errW.Error() != errG.Error()) {
 			t.Fatalf("Locate error %v, LocateFollowed error %v", errW, errG)
 		}
-		if !bytes.Equal(got.Items, want.Items) || (got.Items == nil) != (want.Items == nil) ||
-			!bytes.Equal(got.LastEvaluatedKey, want.LastEvaluatedKey) || (got.LastEvaluatedKey == nil) != (want.LastEvaluatedKey == nil) ||
-			got.Count != want.Count || got.ScannedCount != want.ScannedCount {
+		if !sameResponse(got, want) {
 			t.Fatalf("LocateFollowed %+v, Locate %+v", got, want)
 		}
 		// Followed again from scratch after Reset, in one piece.
