@@ -24,7 +24,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/bench"
+	"github.com/allma/ddb-query-to-s3-manifest/cmd/benchdriver/internal/bench"
 )
 
 func main() {

@@ -19,7 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/testenv"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
 )
 
 func main() {

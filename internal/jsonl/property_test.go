@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/attr/attrtest"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 )

@@ -15,11 +15,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/attr/attrtest"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/testenv"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
 )
 
 // storedItems reads a partition back with the SDK, as DynamoDB stores it

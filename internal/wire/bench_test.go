@@ -15,9 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/attr/attrtest"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/bench"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
 )
 
@@ -34,7 +33,7 @@ func benchPages(b testing.TB) map[string][]byte {
 		if n > 0 {
 			items = append(items, ',')
 		}
-		items = bench.AppendItem(items, n, 400+r.IntN(601), r)
+		items = attrtest.AppendItem(items, n, 400+r.IntN(601), r)
 		n++
 	}
 	items = append(items, ']')

@@ -23,7 +23,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/attr/attrtest"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
 )
 

@@ -13,8 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/attr/attrtest"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
 )
 

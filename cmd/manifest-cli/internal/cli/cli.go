@@ -26,8 +26,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/allma/ddb-query-to-s3-manifest/cmd/manifest-cli/internal/progress"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/progress"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 )
 

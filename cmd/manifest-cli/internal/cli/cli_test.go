@@ -21,7 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/progress"
+	"github.com/allma/ddb-query-to-s3-manifest/cmd/manifest-cli/internal/progress"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 )

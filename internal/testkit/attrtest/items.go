@@ -1,4 +1,4 @@
-package bench
+package attrtest
 
 import (
 	"fmt"
@@ -30,21 +30,4 @@ func AppendItem(dst []byte, i, size int, r *rand.Rand) []byte {
 		dst = append(dst, strings.Repeat("lorem ipsum dolor sit amet ", fill/27+1)[:fill]...)
 	}
 	return append(dst, `"}}`...)
-}
-
-// pageItems builds the items of one page, comma-separated, and says how many
-// it holds: up to max items, sized uniformly between 400 and 1000 bytes, until
-// the page holds about PageBytes.
-func pageItems(max int, seed uint64) ([]byte, int) {
-	r := rand.New(rand.NewPCG(seed, 42))
-	buf := make([]byte, 0, PageBytes+2048)
-	n := 0
-	for n < max && len(buf) < PageBytes-1024 {
-		if n > 0 {
-			buf = append(buf, ',')
-		}
-		buf = AppendItem(buf, n, 400+r.IntN(601), r)
-		n++
-	}
-	return buf, n
 }

@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
-	fp "github.com/allma/ddb-query-to-s3-manifest/internal/faultproxy"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
+	fp "github.com/allma/ddb-query-to-s3-manifest/internal/testkit/faultproxy"
 )
 
 // TestUploadFailureIsRootCause: when S3 refuses the upload, the caller sees

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	fp "github.com/allma/ddb-query-to-s3-manifest/internal/faultproxy"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/testenv"
+	fp "github.com/allma/ddb-query-to-s3-manifest/internal/testkit/faultproxy"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
 )
 
 // TestLambdaNeverTimesOut runs the real bootstrap under the Lambda emulator

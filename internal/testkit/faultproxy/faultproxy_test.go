@@ -18,7 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/faultproxy"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/faultproxy"
 )
 
 func TestOperation(t *testing.T) {

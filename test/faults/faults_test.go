@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/awsenv"
-	fp "github.com/allma/ddb-query-to-s3-manifest/internal/faultproxy"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/testenv"
+	fp "github.com/allma/ddb-query-to-s3-manifest/internal/testkit/faultproxy"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
 )
 
 const kmsDenied = "User: arn:aws:sts::123456789012:assumed-role/manifest/fn is not authorized to perform: kms:GenerateDataKey on resource: arn:aws:kms:us-east-1:123456789012:key/1234abcd because no identity-based policy allows the kms:GenerateDataKey action"

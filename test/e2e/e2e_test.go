@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/testenv"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
 )
 
 var (

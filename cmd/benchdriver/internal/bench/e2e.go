@@ -19,7 +19,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/testenv"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
 )
 
 // driveE2E exports o.E2EItems items from dynalite to versitygw with the
@@ -65,7 +66,7 @@ func Items(n int) ([]map[string]types.AttributeValue, error) {
 	items := make([]map[string]types.AttributeValue, n)
 	var buf []byte
 	for i := range items {
-		buf = AppendItem(buf[:0], i, 400+r.IntN(601), r)
+		buf = attrtest.AppendItem(buf[:0], i, 400+r.IntN(601), r)
 		var m map[string]any
 		err := json.Unmarshal(buf, &m)
 		if err != nil {

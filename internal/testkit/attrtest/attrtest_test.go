@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/attr/attrtest"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 

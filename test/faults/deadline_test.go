@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	fp "github.com/allma/ddb-query-to-s3-manifest/internal/faultproxy"
+	fp "github.com/allma/ddb-query-to-s3-manifest/internal/testkit/faultproxy"
 )
 
 // Deadline tests: the invocation has deadlineBudget left, the handler stops

@@ -24,10 +24,10 @@ import (
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/awsenv"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/faultproxy"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/testenv"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/faultproxy"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
 )
 
 var (
