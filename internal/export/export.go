@@ -1,6 +1,8 @@
-// Package export wires one export together: it pages the Query, encodes each
-// item as one JSON line and streams the lines into the S3 sink, under the
-// invocation's deadline, keeping count of what was written.
+// Package export runs one export: it pages the Query, turns each raw page
+// into JSON lines, offloads lines that are too large, and streams the lines
+// into the S3 upload, under the invocation's deadline policy
+// (internal/deadline), keeping count of what was written. After any failure
+// it aborts the upload and deletes what it offloaded, so nothing is left.
 //
 // Concurrency: a fetcher goroutine pages the Query up to Options.Prefetch
 // pages ahead of the encoder; the encoder writes into the sink's pipe, whose
@@ -28,6 +30,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/deadline"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/membudget"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
@@ -44,14 +47,17 @@ const (
 
 // ErrDeadline is the cause given when the export stops a margin before the
 // invocation's deadline.
-var ErrDeadline = errors.New("stopped before the invocation's deadline")
+var ErrDeadline = deadline.ErrDeadline
 
 var errPanic = errors.New("panic")
 
 // Options tunes an export. The zero value uses the defaults.
 type Options struct {
-	Prefetch         int           // pages fetched ahead of the encoder
-	DeadlineMargin   time.Duration // stop this long before ctx's deadline
+	Prefetch int // pages fetched ahead of the encoder
+	// Policy is the invocation's time policy; nil: one made from the
+	// context's deadline and DeadlineMargin.
+	Policy           *deadline.Policy
+	DeadlineMargin   time.Duration // stop this long before ctx's deadline (when Policy is nil)
 	ProgressInterval time.Duration // how often to log progress
 	Logger           *slog.Logger  // nil: no logs
 	// SDKDecode makes the SDK decode every item into types.AttributeValue
@@ -83,9 +89,22 @@ type Result struct {
 	Offloaded        int64 // items written to objects of their own
 }
 
+// Stage is the step of an export that failed.
+type Stage string
+
+// The stages an Error names.
+const (
+	StageQuery    Stage = "query"    // a Query request, or a malformed page
+	StageEncode   Stage = "encode"   // an item that cannot be written as a line
+	StageOffload  Stage = "offload"  // writing an offloaded item
+	StageUpload   Stage = "upload"   // the manifest's upload
+	StageDeadline Stage = "deadline" // stopped before the invocation's deadline
+	StageInternal Stage = "internal" // a panic
+)
+
 // Error is a failed export; it says how far the export got.
 type Error struct {
-	Stage string // "query", "encode", "offload", "upload", "deadline" or "internal"
+	Stage Stage
 	// Where: the table (and index) read and the manifest's bucket and key.
 	Table, Index, Bucket, Key string
 	Items                     int64 // items written to the upload before the failure
@@ -115,311 +134,390 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Run exports cfg's Query to cfg's destination.
 func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, opts Options) (res *Result, err error) {
+	p := newPipeline(ctx, db, snk, cfg, opts)
+	defer p.release()
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = p.fail(StageInternal, fmt.Errorf("%w while exporting: %v", errPanic, r))
+		}
+	}()
+	if err := p.open(); err != nil {
+		return nil, err
+	}
+	p.started = true
+	go p.fetch()
+	if stage, err := p.encode(); err != nil {
+		return p.fail(stage, err)
+	}
+	return p.finish()
+}
+
+// pipeline is one export under way. The fetcher goroutine (fetch) pages the
+// Query into pages; the caller's goroutine turns each page into lines
+// (encode), offloads lines that are too large (writeLines) and streams the
+// lines to the upload, then completes it (finish) or, after a failure,
+// cleans up (fail). Every time limit comes from policy.
+type pipeline struct {
+	ctx    context.Context // the invocation's
+	db     query.API
+	snk    *sink.Sink
+	cfg    *config.Config
+	opts   Options
+	policy *deadline.Policy
+	log    *slog.Logger
+
+	// work bounds the query: it ends at the policy's StopBy, or with the
+	// cause of a failure. offload bounds offloaded items' uploads: the same
+	// deadline, but no other cancellation (an upload cancelled in flight
+	// may still land, so cleanup waits for each, then deletes). upload
+	// bounds the manifest's upload: the policy's FinishBy, a backstop for
+	// an S3 call that stalls; the pipe is normally closed long before.
+	work, offload, upload context.Context
+	cancel                context.CancelCauseFunc
+	stops                 []context.CancelFunc
+
+	w   *sink.Writer
+	bw  *bufio.Writer
+	off *offloader
+
+	// Pages travel from the fetcher to the encoder through pages; free
+	// holds the page buffers: one being filled, Prefetch waiting, one being
+	// encoded. Their number bounds the memory pages take.
+	pages   chan fetchedPage
+	free    chan *wire.Capture
+	fetched chan struct{} // closed when the fetcher has ended
+	started bool          // the fetcher was started
+	qres    query.Result  // the fetcher's, read after fetched is closed
+	qerr    error
+
+	budget   *membudget.Budget
+	engageAt int64 // bytes written at which the budget engages; -1: never again
+	st       state
+}
+
+func newPipeline(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, opts Options) *pipeline {
 	if opts.Prefetch <= 0 {
 		opts.Prefetch = DefaultPrefetch
 	}
 	if opts.ProgressInterval <= 0 {
 		opts.ProgressInterval = DefaultProgressInterval
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-
-	// The query stops a margin before the deadline; the upload keeps the
-	// invocation's own context so that it can complete or abort cleanly.
-	qctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(context.Canceled)
-	if dl, ok := ctx.Deadline(); ok {
-		var stop context.CancelFunc
-		qctx, stop = context.WithDeadlineCause(qctx, dl.Add(-opts.DeadlineMargin), ErrDeadline)
-		defer stop()
+	if opts.Policy == nil {
+		opts.Policy = deadline.New(ctx, deadline.Options{Margin: opts.DeadlineMargin})
 	}
-
-	// Memory: once the export is past its first part, the collector runs
-	// when garbage passes a small budget over what is live, not when it
-	// equals it, so peak memory does not grow with the length of the run.
-	// Not before: the manager reads the first part into a buffer grown
-	// from 512 bytes, and a limit during that churn costs collections and
-	// page faults; right after, it fills its pool of parts, which without
-	// a limit would run the heap up to twice the live one. The SDK path's
-	// heap of decoded pages keeps the runtime's own pacing.
-	var budget *membudget.Budget
-	engageAt := int64(-1)
-	if !opts.SDKDecode {
-		budget = membudget.Begin()
-		defer budget.End()
-		engageAt = snk.PartSize()
+	now := time.Now()
+	p := &pipeline{ctx: ctx, db: db, snk: snk, cfg: cfg, opts: opts, policy: opts.Policy, log: opts.Logger,
+		st: state{log: opts.Logger, start: now, lastLog: now}, engageAt: -1}
+	work, stopWork := p.policy.Work(ctx)
+	p.work, p.cancel = context.WithCancelCause(work)
+	var stopOffload, stopUpload context.CancelFunc
+	p.offload, stopOffload = p.policy.Work(ctx)
+	p.upload, stopUpload = p.policy.Finish(ctx)
+	p.stops = []context.CancelFunc{func() { p.cancel(context.Canceled) }, stopWork, stopOffload, stopUpload}
+	p.pages = make(chan fetchedPage, opts.Prefetch)
+	p.free = make(chan *wire.Capture, opts.Prefetch+2)
+	for range cap(p.free) {
+		p.free <- &wire.Capture{}
 	}
+	p.fetched = make(chan struct{})
+	return p
+}
 
-	st := &state{log: log, start: time.Now(), lastLog: time.Now()}
-	var off *offloader
-	if cfg.EnableItemOffloading {
-		if opts.Offload.API == nil {
-			return nil, newError(cfg, "encode", st, errOffloadUnavailable)
+// release ends the pipeline's contexts and the memory budget.
+func (p *pipeline) release() {
+	for _, stop := range p.stops {
+		stop()
+	}
+	p.budget.End()
+}
+
+// open starts the upload and the offloader.
+func (p *pipeline) open() error {
+	if p.cfg.EnableItemOffloading {
+		if p.opts.Offload.API == nil {
+			return p.newError(StageEncode, errOffloadUnavailable)
 		}
-		off = newOffloader(opts.Offload, &cfg.Destination, cleanupDeadline(ctx, opts.DeadlineMargin))
+		p.off = newOffloader(p.opts.Offload, &p.cfg.Destination)
 	}
+	p.w = p.snk.Open(p.upload, manifestInput(&p.cfg.Destination), func() (context.Context, context.CancelFunc) {
+		return p.policy.Cleanup(p.ctx)
+	})
+	p.bw = bufio.NewWriterSize(p.w, writeBufferSize)
+	if !p.opts.SDKDecode {
+		// Memory: once the export is past its first part, the collector
+		// runs when garbage passes a small budget over what is live, not
+		// when it equals it, so peak memory does not grow with the length
+		// of the run. Not before: the manager reads the first part into a
+		// buffer grown from 512 bytes, and a limit during that churn costs
+		// collections and page faults.
+		p.budget = membudget.Begin()
+		p.engageAt = p.snk.PartSize()
+	}
+	return nil
+}
 
-	// The upload stops at half the margin, as a backstop for an S3 call
-	// that stalls: the pipe is normally closed long before that.
-	uctx := ctx
-	if dl, ok := ctx.Deadline(); ok {
-		var stop context.CancelFunc
-		uctx, stop = context.WithDeadlineCause(ctx, dl.Add(-opts.DeadlineMargin/2), ErrDeadline)
-		defer stop()
-	}
-	w := snk.Open(uctx, putInput(&cfg.Destination))
-	// Cleanup after a failure (abort, deleting offloaded items) must be done
-	// a quarter margin before the deadline.
-	w.CleanupBy(cleanupDeadline(ctx, opts.DeadlineMargin))
-	// Offloaded items are written under the same margin as the query, but
-	// not cancelled by other failures: an upload cancelled in flight may
-	// still land, so cleanup waits for each to finish, then deletes.
-	octx, ocancel := context.WithCancelCause(ctx)
-	defer ocancel(context.Canceled)
-	if dl, ok := ctx.Deadline(); ok {
-		var stop context.CancelFunc
-		octx, stop = context.WithDeadlineCause(octx, dl.Add(-opts.DeadlineMargin), ErrDeadline)
-		defer stop()
-	}
-	pages := make(chan fetchedPage, opts.Prefetch)
-	fetched := make(chan struct{})
-	fetcherStarted := false
+// fetch pages the Query into p.pages, on its own goroutine, until the
+// query ends, fails or p.work ends. It closes p.pages, then p.fetched.
+func (p *pipeline) fetch() {
+	defer close(p.fetched)
+	defer close(p.pages)
+	// The gate of the last page sent: opened once the next request has
+	// its first response byte (or fails, or the fetcher waits for a buffer
+	// or ends).
+	var pending *gate
+	defer func() { pending.open() }()
 	defer func() {
-		// A panic while encoding must not leave the upload open: abort it and
-		// report the panic as an error.
-		if p := recover(); p != nil {
-			cancel(errPanic)
-			go func() {
-				for range pages {
-				}
-			}()
-			if fetcherStarted {
-				<-fetched
-			}
-			_ = w.Abort(errPanic)
-			e := newError(cfg, "internal", st, fmt.Errorf("panic while exporting: %v", p))
-			if off != nil {
-				e.OffloadDeleted, e.OffloadLeft = off.cleanup()
-			}
-			res, err = nil, e
+		if r := recover(); r != nil {
+			p.qerr = fmt.Errorf("query goroutine panicked: %v", r)
 		}
 	}()
-	// Page buffers: one being filled by the fetcher, Prefetch waiting, one
-	// being encoded. Their number bounds the memory pages take.
-	free := make(chan *wire.Capture, opts.Prefetch+2)
-	for range cap(free) {
-		free <- &wire.Capture{}
+	in := query.Input(&p.cfg.Query)
+	if p.opts.SDKDecode {
+		p.qres, p.qerr = query.Pages(p.work, p.db, in, p.cfg.Query.Limit, p.cfg.Query.PageSize, func(pg *query.Page) error {
+			return p.send(fetchedPage{Page: pg})
+		})
+		return
 	}
-	var qres query.Result
-	var qerr error
-	fetcherStarted = true
-	go func() {
-		defer close(fetched)
-		defer close(pages)
-		// The gate of the last page sent: opened once the next request is
-		// written (or fails, or the fetcher waits for a buffer or ends).
-		var pending *gate
-		defer func() { pending.open() }()
-		defer func() {
-			if p := recover(); p != nil {
-				qerr = fmt.Errorf("query goroutine panicked: %v", p)
-			}
-		}()
-		in := query.Input(&cfg.Query)
-		if opts.SDKDecode {
-			qres, qerr = query.Pages(qctx, db, in, cfg.Query.Limit, cfg.Query.PageSize, func(p *query.Page) error {
-				return sendPage(qctx, pages, fetchedPage{Page: p})
-			})
-			return
+	send := func(pg *query.Page) error {
+		g := newGate()
+		if err := p.send(fetchedPage{Page: pg, gate: g}); err != nil {
+			g.open()
+			return err
 		}
-		send := func(p *query.Page) error {
-			g := newGate()
-			if err := sendPage(qctx, pages, fetchedPage{Page: p, gate: g}); err != nil {
-				g.open()
-				return err
-			}
-			pending = g
-			return nil
-		}
-		next := func() (*wire.Capture, error) {
-			select {
-			case c := <-free:
-				return c, nil
-			default:
-			}
-			pending.open() // no buffer free: the encoder must not wait for the next request
-			select {
-			case c := <-free:
-				return c, nil
-			case <-qctx.Done():
-				return nil, context.Cause(qctx)
-			}
-		}
-		qres, qerr = query.RawPages(qctx, gatedAPI{db, &pending}, in, cfg.Query.Limit, cfg.Query.PageSize, next, send)
-	}()
-
-	fail := func(stage string, err error) (*Result, error) {
-		cancel(err)
-		for range pages { // let the fetcher finish
-		}
-		<-fetched
-		if upErr := w.Abort(err); upErr != nil {
-			// The upload failed first: that is the root cause.
-			stage, err = "upload", upErr
-		}
-		e := newError(cfg, stage, st, err)
-		if off != nil {
-			e.OffloadDeleted, e.OffloadLeft = off.cleanup()
-		}
-		if errors.Is(err, ErrDeadline) || errors.Is(context.Cause(qctx), ErrDeadline) || errors.Is(context.Cause(uctx), ErrDeadline) || errors.Is(context.Cause(octx), ErrDeadline) {
-			e.Stage = "deadline"
-			e.Err = fmt.Errorf("%w (%s left at start, margin %s); continue with a smaller query.limit or a longer timeout", ErrDeadline, st.budget(ctx), opts.DeadlineMargin)
-		}
-		return nil, e
+		pending = g
+		return nil
 	}
+	next := func() (*wire.Capture, error) {
+		select {
+		case c := <-p.free:
+			return c, nil
+		default:
+		}
+		pending.open() // no buffer free: the encoder must not wait for the next request
+		select {
+		case c := <-p.free:
+			return c, nil
+		case <-p.work.Done():
+			return nil, context.Cause(p.work)
+		}
+	}
+	p.qres, p.qerr = query.RawPages(p.work, gatedAPI{p.db, &pending}, in, p.cfg.Query.Limit, p.cfg.Query.PageSize, next, send)
+}
 
-	enc := jsonl.NewEncoder(cfg.Output.Format)
-	tr := wire.NewTranscoder(cfg.Output.Format)
+func (p *pipeline) send(fp fetchedPage) error {
+	select {
+	case p.pages <- fp:
+		return nil
+	case <-p.work.Done():
+		return context.Cause(p.work)
+	}
+}
+
+// encode turns every page the fetcher sends into lines and writes them,
+// until the fetcher is done. It returns the stage that failed, if any.
+func (p *pipeline) encode() (Stage, error) {
+	tr := wire.NewTranscoder(p.cfg.Output.Format)
+	enc := jsonl.NewEncoder(p.cfg.Output.Format)
 	var wp wire.Page
-	bw := bufio.NewWriterSize(w, writeBufferSize)
-	// writeLine writes one line (without its newline), or its pointer when
-	// it is offloaded.
-	writeLine := func(line []byte) (string, error) {
-		if off != nil {
-			out, offloaded, err := off.maybe(octx, line, st.items)
-			if err != nil {
-				return "offload", err
-			}
-			if offloaded {
-				st.offloaded++
-			}
-			line = out
-		}
-		if _, err := bw.Write(line); err != nil {
-			return "upload", err
-		}
-		if err := bw.WriteByte('\n'); err != nil {
-			return "upload", err
-		}
-		st.items++
-		return "", nil
-	}
 	var line []byte
-	for p := range pages {
-		p.gate.wait()
-		st.pages = p.Number
-		if p.RawItems {
-			wp.Reset()
-			var err error
-			if items := p.Raw.Response.Items; items != nil { // null or absent: no items, as the SDK reads it
-				err = tr.Items(&wp, items)
-			}
-			free <- p.Raw // the lines are in wp now
-			var ie *wire.ItemError
-			switch {
-			case err == nil && wp.Count != p.Count:
-				return fail("query", fmt.Errorf("page %d of table %s: malformed response: Count %d but %d items", p.Number, cfg.Query.TableName, p.Count, wp.Count))
-			case errors.As(err, &ie):
-				return fail("encode", fmt.Errorf("item %d (page %d): %w", st.items+int64(ie.Index), p.Number, ie.Err))
-			case err != nil:
-				return fail("query", fmt.Errorf("page %d of table %s: malformed response: %w", p.Number, cfg.Query.TableName, err))
-			case off == nil:
-				if _, err := bw.Write(wp.Lines); err != nil {
-					return fail("upload", err)
-				}
-				st.items += int64(wp.Count)
-			default:
-				start := 0
-				for _, end := range wp.Ends {
-					if stage, err := writeLine(wp.Lines[start : end-1]); err != nil {
-						return fail(stage, err)
-					}
-					start = end
-				}
+	for pg := range p.pages {
+		pg.gate.wait()
+		p.st.pages = pg.Number
+		if pg.RawItems {
+			if stage, err := p.encodeRaw(tr, &wp, pg); err != nil {
+				return stage, err
 			}
 		} else {
-			if p.Raw != nil {
-				free <- p.Raw // the client did not capture: items came decoded
+			if pg.Raw != nil {
+				p.free <- pg.Raw // the client did not capture: items came decoded
 			}
-			for _, item := range p.Items {
+			for _, item := range pg.Items {
 				var err error
-				line, err = enc.AppendItem(line[:0], item)
-				if err != nil {
-					return fail("encode", fmt.Errorf("item %d (page %d): %w", st.items, p.Number, err))
+				if line, err = enc.AppendItem(line[:0], item); err != nil {
+					return StageEncode, fmt.Errorf("item %d (page %d): %w", p.st.items, pg.Number, err)
 				}
-				if stage, err := writeLine(line); err != nil {
-					return fail(stage, err)
+				if stage, err := p.writeLine(line); err != nil {
+					return stage, err
 				}
 			}
 		}
-		if err := context.Cause(qctx); err != nil && qctx.Err() != nil {
-			return fail("deadline", err)
+		if err := context.Cause(p.work); p.work.Err() != nil {
+			return StageDeadline, err
 		}
-		size := w.Size() + int64(bw.Buffered())
-		if engageAt >= 0 && size >= engageAt {
-			engageAt = -1
-			if limit, ok := budget.Engage(); ok {
-				log.Debug("memory budget engaged", "bytesWritten", size, "limitBytes", limit)
-			}
+		p.pageDone()
+	}
+	<-p.fetched
+	if p.qerr != nil {
+		return StageQuery, p.qerr
+	}
+	return "", nil
+}
+
+// encodeRaw transcodes one raw page into lines and writes them.
+func (p *pipeline) encodeRaw(tr *wire.Transcoder, wp *wire.Page, pg fetchedPage) (Stage, error) {
+	wp.Reset()
+	var err error
+	if items := pg.Raw.Response.Items; items != nil { // null or absent: no items, as the SDK reads it
+		err = tr.Items(wp, items)
+	}
+	p.free <- pg.Raw // the lines are in wp now
+	var ie *wire.ItemError
+	switch {
+	case err == nil && wp.Count != pg.Count:
+		return StageQuery, fmt.Errorf("page %d of table %s: malformed response: Count %d but %d items", pg.Number, p.cfg.Query.TableName, pg.Count, wp.Count)
+	case errors.As(err, &ie):
+		return StageEncode, fmt.Errorf("item %d (page %d): %w", p.st.items+int64(ie.Index), pg.Number, ie.Err)
+	case err != nil:
+		return StageQuery, fmt.Errorf("page %d of table %s: malformed response: %w", pg.Number, p.cfg.Query.TableName, err)
+	case p.off == nil:
+		if _, err := p.bw.Write(wp.Lines); err != nil {
+			return StageUpload, err
 		}
-		st.progress(size, opts.ProgressInterval)
-		if opts.Progress != nil {
-			opts.Progress(Progress{Items: st.items, Bytes: size, Pages: st.pages, Elapsed: time.Since(st.start)})
+		p.st.items += int64(wp.Count)
+		return "", nil
+	}
+	start := 0
+	for _, end := range wp.Ends {
+		if stage, err := p.writeLine(wp.Lines[start : end-1]); err != nil {
+			return stage, err
+		}
+		start = end
+	}
+	return "", nil
+}
+
+// writeLine writes one line (without its newline), or its pointer when it
+// is offloaded.
+func (p *pipeline) writeLine(line []byte) (Stage, error) {
+	if p.off != nil {
+		out, offloaded, err := p.off.maybe(p.offload, line, p.st.items)
+		if err != nil {
+			return StageOffload, err
+		}
+		if offloaded {
+			p.st.offloaded++
+		}
+		line = out
+	}
+	if _, err := p.bw.Write(line); err != nil {
+		return StageUpload, err
+	}
+	if err := p.bw.WriteByte('\n'); err != nil {
+		return StageUpload, err
+	}
+	p.st.items++
+	return "", nil
+}
+
+// pageDone engages the memory budget once past the first part, and reports
+// progress.
+func (p *pipeline) pageDone() {
+	size := p.w.Size() + int64(p.bw.Buffered())
+	if p.engageAt >= 0 && size >= p.engageAt {
+		p.engageAt = -1
+		if limit, ok := p.budget.Engage(); ok {
+			p.log.Debug("memory budget engaged", "bytesWritten", size, "limitBytes", limit)
 		}
 	}
-	<-fetched
-	if qerr != nil {
-		return fail("query", qerr)
+	p.st.progress(size, p.opts.ProgressInterval)
+	if p.opts.Progress != nil {
+		p.opts.Progress(Progress{Items: p.st.items, Bytes: size, Pages: p.st.pages, Elapsed: time.Since(p.st.start)})
 	}
-	if err := bw.Flush(); err != nil {
-		return fail("upload", err)
+}
+
+// finish flushes the lines, waits for the offloaded items (every one is in
+// S3 before the manifest can appear) and completes the upload.
+func (p *pipeline) finish() (*Result, error) {
+	if err := p.bw.Flush(); err != nil {
+		return p.fail(StageUpload, err)
 	}
-	if off != nil {
-		// Every offloaded item is in S3 before the manifest can appear.
-		if err := off.wait(); err != nil {
-			return fail("offload", err)
+	if p.off != nil {
+		if err := p.off.wait(); err != nil {
+			return p.fail(StageOffload, err)
 		}
 	}
-	obj, err := w.Close()
+	obj, err := p.w.Close()
 	if err != nil {
-		e := newError(cfg, "upload", st, err)
-		if errors.Is(context.Cause(uctx), ErrDeadline) {
-			e.Stage, e.Err = "deadline", fmt.Errorf("%w while completing the upload: %v", ErrDeadline, err)
+		stage := StageUpload
+		if errors.Is(context.Cause(p.upload), ErrDeadline) {
+			stage, err = StageDeadline, fmt.Errorf("%w while completing the upload: %w", ErrDeadline, err)
 		}
-		if off != nil {
-			e.OffloadDeleted, e.OffloadLeft = off.cleanup()
+		return p.fail(stage, err)
+	}
+	return &Result{Object: *obj, Items: p.st.items, Pages: p.qres.Pages, Truncated: p.qres.Truncated,
+		LastEvaluatedKey: p.qres.LastEvaluatedKey, Offloaded: p.st.offloaded}, nil
+}
+
+// fail stops the fetcher, aborts the upload and deletes what was offloaded,
+// under a cleanup budget that starts now, and describes the failure.
+func (p *pipeline) fail(stage Stage, err error) (*Result, error) {
+	p.cancel(err)
+	go func() {
+		for range p.pages { // let the fetcher finish
 		}
-		return nil, e
+	}()
+	if p.started {
+		<-p.fetched
 	}
-	return &Result{Object: *obj, Items: st.items, Pages: qres.Pages, Truncated: qres.Truncated,
-		LastEvaluatedKey: qres.LastEvaluatedKey, Offloaded: st.offloaded}, nil
+	if p.w != nil {
+		if upErr := p.w.Abort(err); upErr != nil {
+			// The upload failed first: that is the root cause.
+			stage, err = StageUpload, upErr
+		}
+	}
+	e := p.newError(stage, err)
+	if p.off != nil {
+		ctx, cancel := p.policy.Cleanup(p.ctx)
+		e.OffloadDeleted, e.OffloadLeft = p.off.cleanup(ctx)
+		cancel()
+	}
+	if stage == StageDeadline || errors.Is(err, ErrDeadline) || p.stoppedByDeadline() {
+		e.Stage = StageDeadline
+		if !errors.Is(err, ErrDeadline) {
+			err = ErrDeadline
+		}
+		e.Err = fmt.Errorf("%w (%s left at start, margin %s); continue with a smaller query.limit or a longer timeout",
+			err, p.policy.Left(), p.policy.Margin())
+	}
+	return nil, e
 }
 
-// cleanupDeadline is when cleanup after a failure must be done: a quarter
-// of the margin before ctx's deadline, or a fixed time from now.
-func cleanupDeadline(ctx context.Context, margin time.Duration) time.Time {
-	by := time.Now().Add(offloadCleanupTimeout)
-	if dl, ok := ctx.Deadline(); ok && dl.Add(-margin/4).Before(by) {
-		by = dl.Add(-margin / 4)
+// stoppedByDeadline says whether one of the pipeline's contexts ended at
+// the policy's deadline (its failure may then only be the symptom).
+func (p *pipeline) stoppedByDeadline() bool {
+	for _, ctx := range []context.Context{p.work, p.offload, p.upload} {
+		if errors.Is(context.Cause(ctx), ErrDeadline) {
+			return true
+		}
 	}
-	return by
+	return false
 }
 
-func newError(cfg *config.Config, stage string, st *state, err error) *Error {
-	return &Error{Stage: stage, Table: cfg.Query.TableName, Index: cfg.Query.IndexName,
-		Bucket: cfg.Destination.BucketName, Key: cfg.Destination.Key, Items: st.items, Pages: st.pages, Err: err}
+func (p *pipeline) newError(stage Stage, err error) *Error {
+	d := &p.cfg.Destination
+	return &Error{Stage: stage, Table: p.cfg.Query.TableName, Index: p.cfg.Query.IndexName,
+		Bucket: d.BucketName, Key: d.Key, Items: p.st.items, Pages: p.st.pages, Err: err}
 }
 
-func putInput(d *config.Destination) *s3.PutObjectInput {
-	in := &s3.PutObjectInput{
-		Bucket:      aws.String(d.BucketName),
-		Key:         aws.String(d.Key),
-		ContentType: aws.String(d.ContentType),
-	}
+// manifestInput is the request for the manifest's upload.
+func manifestInput(d *config.Destination) *s3.PutObjectInput {
+	in := objectInput(d, d.BucketName, d.Key, d.ContentType)
 	if !d.Overwrite {
 		in.IfNoneMatch = aws.String("*")
+	}
+	return in
+}
+
+// objectInput is the request for an object the export writes: the
+// manifest, or an offloaded item. The destination's encryption and
+// expected owner apply to objects in its bucket.
+func objectInput(d *config.Destination, bucket, key, contentType string) *s3.PutObjectInput {
+	in := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), ContentType: aws.String(contentType)}
+	if bucket != d.BucketName {
+		return in
 	}
 	if d.ServerSideEncryption != "" {
 		in.ServerSideEncryption = s3types.ServerSideEncryption(d.ServerSideEncryption)
@@ -454,26 +552,10 @@ func (s *state) progress(bytes int64, every time.Duration) {
 		"elapsed", el.Round(time.Millisecond).String(), "MBps", fmt.Sprintf("%.1f", float64(bytes)/1e6/el.Seconds()))
 }
 
-func (s *state) budget(ctx context.Context) string {
-	if dl, ok := ctx.Deadline(); ok {
-		return dl.Sub(s.start).Round(time.Millisecond).String()
-	}
-	return "no deadline"
-}
-
 // fetchedPage is a page on its way from the fetcher to the encoder.
 type fetchedPage struct {
 	*query.Page
 	gate *gate // nil: no need to wait
-}
-
-func sendPage(ctx context.Context, pages chan<- fetchedPage, p fetchedPage) error {
-	select {
-	case pages <- p:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
 }
 
 // gate holds the encoder back from a raw page until the fetcher has

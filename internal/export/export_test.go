@@ -187,11 +187,13 @@ func (o *offloadS3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...f
 	return &s3.PutObjectOutput{}, nil
 }
 
-func (o *offloadS3) DeleteObject(_ context.Context, in *s3.DeleteObjectInput, _ ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+func (o *offloadS3) DeleteObjects(_ context.Context, in *s3.DeleteObjectsInput, _ ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	delete(o.objects, aws.ToString(in.Key))
-	return &s3.DeleteObjectOutput{}, nil
+	for _, id := range in.Delete.Objects {
+		delete(o.objects, aws.ToString(id.Key))
+	}
+	return &s3.DeleteObjectsOutput{}, nil
 }
 
 func offloadConfig() *config.Config {

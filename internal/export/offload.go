@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -20,13 +20,12 @@ import (
 const (
 	DefaultOffloadThreshold   = 10240
 	DefaultOffloadConcurrency = 8
-	offloadCleanupTimeout     = 30 * time.Second
 )
 
 // OffloadAPI is the S3 calls item offloading makes.
 type OffloadAPI interface {
 	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
-	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+	DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
 }
 
 var _ OffloadAPI = (*s3.Client)(nil)
@@ -54,11 +53,9 @@ type offloader struct {
 	attempted []string
 	written   int
 	err       error
-	// cleanupBy bounds the deletes after a failure.
-	cleanupBy time.Time
 }
 
-func newOffloader(o Offload, dest *config.Destination, cleanupBy time.Time) *offloader {
+func newOffloader(o Offload, dest *config.Destination) *offloader {
 	if o.Bucket == "" {
 		o.Bucket = dest.BucketName
 	}
@@ -68,7 +65,7 @@ func newOffloader(o Offload, dest *config.Destination, cleanupBy time.Time) *off
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultOffloadConcurrency
 	}
-	return &offloader{o: o, dest: dest, sem: make(chan struct{}, o.Concurrency), cleanupBy: cleanupBy}
+	return &offloader{o: o, dest: dest, sem: make(chan struct{}, o.Concurrency)}
 }
 
 // maybe returns line itself, or, when line is over the threshold, starts
@@ -83,24 +80,8 @@ func (f *offloader) maybe(ctx context.Context, line []byte, n int64) ([]byte, bo
 	}
 	key := f.o.Prefix + strconv.FormatInt(n, 10) + ".json"
 	body := bytes.Clone(line)
-	in := &s3.PutObjectInput{
-		Bucket:        aws.String(f.o.Bucket),
-		Key:           aws.String(key),
-		Body:          bytes.NewReader(body),
-		ContentLength: aws.Int64(int64(len(body))),
-		ContentType:   aws.String("application/json"),
-	}
-	if f.o.Bucket == f.dest.BucketName {
-		if f.dest.ServerSideEncryption != "" {
-			in.ServerSideEncryption = s3types.ServerSideEncryption(f.dest.ServerSideEncryption)
-		}
-		if f.dest.KMSKeyID != "" {
-			in.SSEKMSKeyId = aws.String(f.dest.KMSKeyID)
-		}
-		if f.dest.ExpectedBucketOwner != "" {
-			in.ExpectedBucketOwner = aws.String(f.dest.ExpectedBucketOwner)
-		}
-	}
+	in := objectInput(f.dest, f.o.Bucket, key, "application/json")
+	in.Body, in.ContentLength = bytes.NewReader(body), aws.Int64(int64(len(body)))
 	select {
 	case f.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -150,19 +131,31 @@ func (f *offloader) wait() error {
 	return f.firstErr()
 }
 
+// deleteBatch is the most keys one DeleteObjects request takes.
+const deleteBatch = 1000
+
 // cleanup deletes what this run offloaded (every key it started an upload
-// for; deleting a key that is not there succeeds), on a detached context,
-// and says how many objects it deleted and how many it could not.
-func (f *offloader) cleanup() (deleted, failed int) {
+// for; deleting a key that is not there succeeds), within ctx (the cleanup
+// budget), and says how many objects it deleted and how many it could not.
+// It deletes up to deleteBatch keys a request, so that thousands of
+// objects take a few requests, not thousands.
+func (f *offloader) cleanup(ctx context.Context) (deleted, failed int) {
 	f.wg.Wait()
-	ctx, cancel := context.WithDeadline(context.Background(), f.cleanupBy)
-	defer cancel()
-	for _, key := range f.attempted {
-		if _, err := f.o.API.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(f.o.Bucket), Key: aws.String(key)}); err != nil {
-			failed++
-		} else {
-			deleted++
+	for keys := range slices.Chunk(f.attempted, deleteBatch) {
+		in := &s3.DeleteObjectsInput{Bucket: aws.String(f.o.Bucket), Delete: &s3types.Delete{Quiet: aws.Bool(true)}}
+		for _, k := range keys {
+			in.Delete.Objects = append(in.Delete.Objects, s3types.ObjectIdentifier{Key: aws.String(k)})
 		}
+		if f.o.Bucket == f.dest.BucketName && f.dest.ExpectedBucketOwner != "" {
+			in.ExpectedBucketOwner = aws.String(f.dest.ExpectedBucketOwner)
+		}
+		out, err := f.o.API.DeleteObjects(ctx, in)
+		if err != nil {
+			failed += len(keys)
+			continue
+		}
+		failed += len(out.Errors)
+		deleted += len(keys) - len(out.Errors)
 	}
 	return deleted, failed
 }

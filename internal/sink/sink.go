@@ -42,10 +42,9 @@ const (
 	DefaultConcurrency = 1
 	// MaxParts is S3's limit on the parts of one multipart upload.
 	MaxParts = 10000
-	// abortTimeout bounds the detached abort after a failure, and abortGrace
-	// how far past the upload's own deadline it may run.
+	// abortTimeout bounds the detached abort after a failure when Open was
+	// given no cleanup context.
 	abortTimeout = 10 * time.Second
-	abortGrace   = time.Second
 )
 
 // API is the set of S3 calls the sink makes.
@@ -106,27 +105,26 @@ type Writer struct {
 	err    error
 	size   int64
 	closed bool
-	// deadline is the upload context's deadline, if any: the detached abort
-	// must end shortly after it, so it cannot outlive the invocation.
-	deadline time.Time
-	// cleanupBy, when set, is a hard end for the detached abort.
-	cleanupBy time.Time
+	// cleanupCtx makes the context of the abort that follows a failure,
+	// when the failure happens.
+	cleanupCtx func() (context.Context, context.CancelFunc)
 }
-
-// CleanupBy sets a hard end for the abort that follows a failure (by
-// default: abortTimeout from then, or shortly after the upload context's
-// deadline). Call it before Close or Abort.
-func (w *Writer) CleanupBy(t time.Time) { w.cleanupBy = t }
 
 // Open starts streaming an object described by in (Body is set by Open).
 // ctx bounds the upload: cancelling it makes the manager give up, so stop a
-// stream with Abort instead.
-func (s *Sink) Open(ctx context.Context, in *s3.PutObjectInput) *Writer {
+// stream with Abort instead. cleanup, called when a failure has happened,
+// gives the context that the detached abort runs in (its budget starts
+// then); nil: abortTimeout from then.
+func (s *Sink) Open(ctx context.Context, in *s3.PutObjectInput, cleanup func() (context.Context, context.CancelFunc)) *Writer {
 	pr, pw := io.Pipe()
 	req := *in
 	req.Body = pr
-	w := &Writer{sink: s, in: &req, pw: pw, done: make(chan struct{})}
-	w.deadline, _ = ctx.Deadline()
+	if cleanup == nil {
+		cleanup = func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+		}
+	}
+	w := &Writer{sink: s, in: &req, pw: pw, done: make(chan struct{}), cleanupCtx: cleanup}
 	// The manager notices a failed part only when it next reads the pipe,
 	// a whole part later; closing the pipe at once stops the encoder (and
 	// the query behind it) with the part's error.
@@ -231,14 +229,7 @@ func (w *Writer) cleanup() {
 	if !errors.As(w.err, &mf) || mf.UploadID() == "" {
 		return
 	}
-	by := time.Now().Add(abortTimeout)
-	if !w.deadline.IsZero() && w.deadline.Add(abortGrace).Before(by) {
-		by = w.deadline.Add(abortGrace)
-	}
-	if !w.cleanupBy.IsZero() && w.cleanupBy.Before(by) {
-		by = w.cleanupBy
-	}
-	ctx, cancel := context.WithDeadline(context.Background(), by)
+	ctx, cancel := w.cleanupCtx()
 	defer cancel()
 	_, _ = w.sink.api.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
 		Bucket:              w.in.Bucket,

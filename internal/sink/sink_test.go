@@ -88,7 +88,7 @@ func put(key string) *s3.PutObjectInput {
 func TestWriterSmallAndEmpty(t *testing.T) {
 	for _, body := range []string{"", "one line\n"} {
 		f := newFake()
-		w := New(f, Options{}).Open(context.Background(), put("k"))
+		w := New(f, Options{}).Open(context.Background(), put("k"), nil)
 		if _, err := io.WriteString(w, body); err != nil {
 			t.Fatal(err)
 		}
@@ -105,7 +105,7 @@ func TestWriterSmallAndEmpty(t *testing.T) {
 
 func TestWriterMultipart(t *testing.T) {
 	f := newFake()
-	w := New(f, Options{}).Open(context.Background(), put("k"))
+	w := New(f, Options{}).Open(context.Background(), put("k"), nil)
 	want := bytes.Repeat([]byte("0123456789abcdef\n"), 800_000) // ~13 MiB: 3 parts
 	for off := 0; off < len(want); off += 4096 {
 		if _, err := w.Write(want[off:min(off+4096, len(want))]); err != nil {
@@ -129,7 +129,7 @@ func TestWriterPartFailure(t *testing.T) {
 	f.failPart = 2
 	f.failErr = &smithy.GenericAPIError{Code: "AccessDenied", Message: "denied"}
 	ctx, cancel := context.WithCancel(context.Background())
-	w := New(f, Options{}).Open(ctx, put("k"))
+	w := New(f, Options{}).Open(ctx, put("k"), nil)
 	chunk := bytes.Repeat([]byte("x"), 64<<10)
 	var err error
 	for range 1000 { // 64 MiB: far more than the two parts it takes to fail
@@ -158,7 +158,7 @@ func TestWriterPartFailure(t *testing.T) {
 
 func TestWriterAbort(t *testing.T) {
 	f := newFake()
-	w := New(f, Options{}).Open(context.Background(), put("k"))
+	w := New(f, Options{}).Open(context.Background(), put("k"), nil)
 	if _, err := w.Write(bytes.Repeat([]byte("y"), 6<<20)); err != nil { // a part is in flight
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestWriterAbort(t *testing.T) {
 func TestWriterTooLarge(t *testing.T) {
 	f := newFake()
 	s := New(f, Options{})
-	w := s.Open(context.Background(), put("k"))
+	w := s.Open(context.Background(), put("k"), nil)
 	w.size = s.partSize*MaxParts - 10 // as if 10,000 parts were nearly written
 	_, err := w.Write(make([]byte, 11))
 	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "10000 parts of 5 MiB") {

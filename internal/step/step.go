@@ -18,18 +18,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/deadline"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/render"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
-)
-
-// Deadline margin: by default the larger of MinDeadlineMargin and
-// DeadlineMarginFraction of the time left when the invocation starts.
-const (
-	MinDeadlineMargin      = 3 * time.Second
-	DeadlineMarginFraction = 0.05
 )
 
 // Deps are the handler's collaborators, built once per process.
@@ -39,6 +33,9 @@ type Deps struct {
 	Pointers render.PointerReader // reads _s3_output_pointer objects; nil: unavailable
 	Export   export.Options       // DeadlineMargin here overrides the default; Offload.API enables offloading
 	Logger   *slog.Logger         // nil: no logs
+	// CleanupBudget bounds the cleanup after a failure, from the failure
+	// on; 0: deadline.DefaultCleanupBudget.
+	CleanupBudget time.Duration
 }
 
 // Handler is the Lambda handler. It is safe for concurrent use.
@@ -89,11 +86,16 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) (reply []byte, err
 		h.d.Logger.Error("failed", "error", err.Error())
 		return nil, response(err)
 	}
-	var v any = out
+	return json.Marshal(Reply(ev, out))
+}
+
+// Reply is what the function replies for ev: out itself, or, in the
+// orchestrator's envelope, {"outputData": out}.
+func Reply(ev *Event, out any) any {
 	if ev.Shape == Envelope {
-		v = map[string]any{"outputData": out}
+		return map[string]any{"outputData": out}
 	}
-	return json.Marshal(v)
+	return out
 }
 
 // Plan renders and validates ev's config without calling DynamoDB or S3
@@ -111,35 +113,31 @@ func (h *Handler) Plan(ctx context.Context, ev *Event) (*config.Config, error) {
 	return cfg, nil
 }
 
-// Run plans and runs the export for ev.
+// Run plans and runs the export for ev, under one time policy for the
+// invocation: rendering (which may read pointers from S3) stops at its
+// margin too.
 func (h *Handler) Run(ctx context.Context, ev *Event) (*Output, error) {
-	margin := h.margin(ctx)
-	// Rendering may read pointers from S3: it too stops at the margin.
-	pctx := ctx
-	if dl, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		pctx, cancel = context.WithDeadlineCause(ctx, dl.Add(-margin), export.ErrDeadline)
-		defer cancel()
-	}
-	cfg, err := h.Plan(pctx, ev)
+	policy := h.Policy(ctx)
+	wctx, cancel := policy.Work(ctx)
+	defer cancel()
+	cfg, err := h.Plan(wctx, ev)
 	if err != nil {
 		return nil, err
 	}
-	return h.Export(ctx, ev, cfg)
+	return h.Export(ctx, policy, ev, cfg)
 }
 
-// margin is the configured deadline margin, or the default for ctx.
-func (h *Handler) margin(ctx context.Context) time.Duration {
-	if m := h.d.Export.DeadlineMargin; m > 0 {
-		return m
-	}
-	return defaultMargin(ctx)
+// Policy is the time policy of an invocation whose context is ctx: its
+// deadline, the configured margin (or the default for the time left) and
+// cleanup budget.
+func (h *Handler) Policy(ctx context.Context) *deadline.Policy {
+	return deadline.New(ctx, deadline.Options{Margin: h.d.Export.DeadlineMargin, CleanupBudget: h.d.CleanupBudget})
 }
 
-// Export runs the export for a config that Plan returned for ev.
-func (h *Handler) Export(ctx context.Context, ev *Event, cfg *config.Config) (*Output, error) {
+// Export runs the export for a config that Plan returned for ev, under the
+// invocation's policy.
+func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event, cfg *config.Config) (*Output, error) {
 	start := time.Now()
-	margin := h.margin(ctx)
 	log := h.d.Logger.With("shape", ev.Shape.String(), "table", cfg.Query.TableName, "index", cfg.Query.IndexName,
 		"bucket", cfg.Destination.BucketName, "key", cfg.Destination.Key)
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
@@ -156,7 +154,7 @@ func (h *Handler) Export(ctx context.Context, ev *Event, cfg *config.Config) (*O
 		stepID = "manifest"
 	}
 	opts.Offload.Prefix = fmt.Sprintf("manifest_items/%s/%s/%s/", flow, stepID, runID)
-	opts.DeadlineMargin = margin
+	opts.Policy = policy
 	log.Info("start", "format", cfg.Output.Format.String(), "limit", cfg.Query.Limit, "pageSize", cfg.Query.PageSize)
 	res, err := export.Run(ctx, h.d.DynamoDB, h.d.Sink, cfg, opts)
 	if err != nil {
@@ -190,18 +188,6 @@ func requestID(ctx context.Context) string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-}
-
-// defaultMargin is the larger of MinDeadlineMargin and
-// DeadlineMarginFraction of the time left, but at most half the time left,
-// so a short timeout still leaves the export time to run.
-func defaultMargin(ctx context.Context) time.Duration {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return MinDeadlineMargin
-	}
-	left := time.Until(dl)
-	return min(left/2, max(MinDeadlineMargin, time.Duration(float64(left)*DeadlineMarginFraction)))
 }
 
 // renderError classifies a template failure: permanent, unless a pointer

@@ -146,6 +146,8 @@ type rigOptions struct {
 	progress func(export.Progress)   // Export.Progress
 	wrapDB   func(dbAPI) dbAPI       // wraps the DynamoDB client
 	wrapS3   func(sink.API) sink.API // wraps the S3 client given to the sink
+	cleanup  time.Duration           // Deps.CleanupBudget; 0: the default
+	offload  export.Offload          // Export.Offload; API set by newRig when Threshold > 0
 }
 
 type dbAPI = interface {
@@ -178,11 +180,15 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if o.wrapS3 != nil {
 		si = o.wrapS3(s3c)
 	}
+	if o.offload.Threshold > 0 {
+		o.offload.API = s3c
+	}
 	r.h = step.New(step.Deps{
-		DynamoDB: dbi,
-		Sink:     sink.New(si, sink.Options{}),
-		Pointers: step.PointerReader{S3: s3c},
-		Export:   export.Options{DeadlineMargin: o.margin, Progress: o.progress},
+		DynamoDB:      dbi,
+		Sink:          sink.New(si, sink.Options{}),
+		Pointers:      step.PointerReader{S3: s3c},
+		Export:        export.Options{DeadlineMargin: o.margin, Progress: o.progress, Offload: o.offload},
+		CleanupBudget: o.cleanup,
 	})
 	return r
 }

@@ -216,7 +216,10 @@ func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
 		return fail(env.Stderr, &step.PermanentStepError{Message: "AWS setup: " + err.Error()})
 	}
 	h := step.New(deps)
-	cfg, err := h.Plan(ctx, ev)
+	policy := h.Policy(ctx) // as in Lambda: rendering and the export stop at its margin
+	wctx, stopWork := policy.Work(ctx)
+	defer stopWork()
+	cfg, err := h.Plan(wctx, ev)
 	if err != nil {
 		return fail(env.Stderr, err)
 	}
@@ -231,7 +234,7 @@ func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
 		rep.Update(progress.Stats{Items: p.Items, Bytes: p.Bytes, Pages: p.Pages})
 	}
 	// cfg is already rendered, so pointers are read once.
-	out, err := step.New(deps).Export(ctx, ev, cfg)
+	out, err := step.New(deps).Export(ctx, policy, ev, cfg)
 	if err == nil { // the final totals, whatever the last callback said
 		rep.Update(progress.Stats{Items: out.ItemCount, Bytes: out.SizeBytes, Pages: rep.Stats().Pages})
 	}
@@ -242,11 +245,7 @@ func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
 		}
 		return fail(env.Stderr, err)
 	}
-	var v any = out
-	if ev.Shape == step.Envelope {
-		v = map[string]any{"outputData": out} // as the Lambda function replies
-	}
-	if err := printJSON(env.Stdout, v); err != nil {
+	if err := printJSON(env.Stdout, step.Reply(ev, out)); err != nil { // as the Lambda function replies
 		fmt.Fprintf(env.Stderr, "manifest-cli: write output: %v\n", err)
 		return ExitTransient
 	}
