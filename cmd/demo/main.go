@@ -55,30 +55,7 @@ func run(ctx context.Context, n int) error {
 	if err := stack.PutItems(ctx, table, demoItems(n)); err != nil {
 		return err
 	}
-	event := map[string]any{
-		"stepDefinition": map[string]any{
-			"stepInstanceId":   "generate_user_manifest",
-			"moduleIdentifier": "system/ddb-query-to-s3-manifest",
-			"customConfig": map[string]any{
-				"query": map[string]any{
-					"tableName":                 table,
-					"keyConditionExpression":    "PK = :partitionKey",
-					"expressionAttributeValues": map[string]any{":partitionKey": "USER#{{initialContextData.userId}}"},
-				},
-				"destination": map[string]any{
-					"bucketName": bucket,
-					"key":        "manifests/{{initialContextData.userId}}-{{flowExecutionId}}.jsonl",
-				},
-			},
-		},
-		"stepInput": map[string]any{},
-		"runtimeState": map[string]any{
-			"flowExecutionId": "demo-" + time.Now().UTC().Format("20060102T150405"), "flowDefinitionId": "demo-flow",
-			"currentStepInstanceId": "generate_user_manifest",
-			"currentContextData":    map[string]any{"userId": "123"},
-			"_internal":             map[string]any{"originalStartInput": map[string]any{"initialContextData": map[string]any{"userId": "123"}}},
-		},
-	}
+	event := testenv.SeedEnvelope(table, bucket, "demo-"+time.Now().UTC().Format("20060102T150405"), "123")
 	payload, _ := json.Marshal(event)
 	fmt.Println("invoking the function through the emulator with the seed's example (orchestrator envelope) ...")
 	start := time.Now()

@@ -251,7 +251,7 @@ func TestQueryOptions(t *testing.T) {
 func TestDestinationOptions(t *testing.T) {
 	_, h := env(t)
 	table, bucket := seeded(t, userItems("d", 20, 10))
-	cfg := seedConfig(table, bucket)
+	cfg := testenv.SeedConfig(table, bucket)
 	dst := cfg["destination"].(map[string]any)
 	dst["key"] = "once.jsonl"
 	dst["overwrite"] = false
@@ -302,7 +302,7 @@ func TestItemOffloading(t *testing.T) {
 		}
 	}
 	table, bucket := seeded(t, items)
-	cfg := seedConfig(table, bucket)
+	cfg := testenv.SeedConfig(table, bucket)
 	cfg["enableItemOffloading"] = true
 	cfg["destination"].(map[string]any)["key"] = "off.jsonl"
 	out, ferr := invoke(t, h, map[string]any{"customConfig": cfg, "context": map[string]any{

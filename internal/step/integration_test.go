@@ -1,10 +1,8 @@
 package step_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -81,46 +79,12 @@ func userItems(user string, n, size int) []map[string]types.AttributeValue {
 	return items
 }
 
+// invoke calls h with event and a minute to run.
 func invoke(t *testing.T, h *step.Handler, event any) (map[string]any, *messages.InvokeResponse_Error) {
 	t.Helper()
-	payload, ok := event.([]byte)
-	if !ok {
-		var err error
-		if payload, err = json.Marshal(event); err != nil {
-			t.Fatal(err)
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := h.Invoke(ctx, payload)
-	if err != nil {
-		var ie messages.InvokeResponse_Error
-		if !errors.As(err, &ie) {
-			t.Fatalf("Invoke returned %T (%v), want messages.InvokeResponse_Error", err, err)
-		}
-		return nil, &ie
-	}
-	dec := json.NewDecoder(bytes.NewReader(out))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		t.Fatalf("reply is not a JSON object: %v: %s", err, out)
-	}
-	return m, nil
-}
-
-func seedConfig(table, bucket string) map[string]any {
-	return map[string]any{
-		"query": map[string]any{
-			"tableName":                 table,
-			"keyConditionExpression":    "PK = :partitionKey",
-			"expressionAttributeValues": map[string]any{":partitionKey": "USER#{{initialContextData.userId}}"},
-		},
-		"destination": map[string]any{
-			"bucketName": bucket,
-			"key":        "manifests/{{initialContextData.userId}}-{{flowExecutionId}}.jsonl",
-		},
-	}
+	return testenv.Invoke(t, ctx, h, event)
 }
 
 func TestExportShapes(t *testing.T) {
@@ -135,14 +99,14 @@ func TestExportShapes(t *testing.T) {
 		event map[string]any
 		wrap  string // "outputData" for the envelope
 	}{
-		{name: "direct", event: map[string]any{"customConfig": seedConfig(table, bucket), "context": ctxData}},
+		{name: "direct", event: map[string]any{"customConfig": testenv.SeedConfig(table, bucket), "context": ctxData}},
 		{name: "bare", event: func() map[string]any {
-			m := seedConfig(table, bucket)
+			m := testenv.SeedConfig(table, bucket)
 			m["context"] = ctxData
 			return m
 		}()},
 		{name: "envelope", wrap: "outputData", event: map[string]any{
-			"stepDefinition": map[string]any{"stepInstanceId": "generate_user_manifest", "customConfig": seedConfig(table, bucket)},
+			"stepDefinition": map[string]any{"stepInstanceId": "generate_user_manifest", "customConfig": testenv.SeedConfig(table, bucket)},
 			"stepInput":      map[string]any{},
 			"runtimeState": map[string]any{
 				"flowExecutionId": "exec-1", "currentStepInstanceId": "generate_user_manifest",
@@ -177,7 +141,7 @@ func TestMultipartManifest(t *testing.T) {
 	_, h := env(t)
 	want := userItems("big", 6500, 1000) // > 5 MiB: more than one part
 	table, bucket := seeded(t, want)
-	cfg := seedConfig(table, bucket)
+	cfg := testenv.SeedConfig(table, bucket)
 	cfg["destination"].(map[string]any)["key"] = "big.jsonl"
 	out, ferr := invoke(t, h, map[string]any{"customConfig": cfg, "context": map[string]any{"initialContextData": map[string]any{"userId": "big"}}})
 	if ferr != nil {
@@ -193,7 +157,7 @@ func TestMultipartManifest(t *testing.T) {
 func TestZeroItems(t *testing.T) {
 	_, h := env(t)
 	table, bucket := seeded(t, userItems("someone", 3, 10))
-	cfg := seedConfig(table, bucket)
+	cfg := testenv.SeedConfig(table, bucket)
 	cfg["destination"].(map[string]any)["key"] = "empty.jsonl"
 	out, ferr := invoke(t, h, map[string]any{"customConfig": cfg, "context": map[string]any{"initialContextData": map[string]any{"userId": "nobody"}}})
 	if ferr != nil {
@@ -218,7 +182,7 @@ func TestEmptyPages(t *testing.T) {
 	items := userItems("f", 3000, 900)
 	items[len(items)-1]["flag"] = &types.AttributeValueMemberBOOL{Value: true}
 	table, bucket := seeded(t, items)
-	cfg := seedConfig(table, bucket)
+	cfg := testenv.SeedConfig(table, bucket)
 	q := cfg["query"].(map[string]any)
 	q["filterExpression"] = "attribute_exists(flag)"
 	cfg["destination"].(map[string]any)["key"] = "filtered.jsonl"
@@ -260,7 +224,7 @@ func TestFailuresLeaveNothing(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := seedConfig(table, bucket)
+			cfg := testenv.SeedConfig(table, bucket)
 			tc.mutate(cfg)
 			_, ferr := invoke(t, h, map[string]any{"customConfig": cfg, "context": ctxData})
 			if ferr == nil {

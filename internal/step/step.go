@@ -179,15 +179,23 @@ func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event
 	return out, nil
 }
 
-// requestID is the Lambda request id, or a random id outside Lambda (the
-// CLI), so that two runs never share offloaded objects.
+// requestID is the Lambda request id, or a new run id outside Lambda, so
+// that two runs never share offloaded objects.
 func requestID(ctx context.Context) string {
 	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
 		return lc.AwsRequestID
 	}
+	return NewRunID()
+}
+
+// NewRunID returns a random (version 4) UUID: the run id of a run outside
+// Lambda, where the Lambda function uses its request id.
+func NewRunID() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // renderError classifies a template failure: permanent, unless a pointer

@@ -69,29 +69,6 @@ func seedExample(t *testing.T, user string, n int) (string, string) {
 	return table, bucket
 }
 
-// seedStep is the seed's "Full JSON Example" step definition.
-func seedStep(table, bucket string) map[string]any {
-	return map[string]any{
-		"stepInstanceId":   "generate_user_manifest",
-		"displayName":      "Generate User Data Manifest",
-		"stepType":         "DATA_LOAD",
-		"moduleIdentifier": "system/ddb-query-to-s3-manifest",
-		"customConfig": map[string]any{
-			"query": map[string]any{
-				"tableName":                 table,
-				"keyConditionExpression":    "PK = :partitionKey",
-				"expressionAttributeValues": map[string]any{":partitionKey": "USER#{{initialContextData.userId}}"},
-			},
-			"destination": map[string]any{
-				"bucketName": bucket,
-				"key":        "manifests/{{initialContextData.userId}}-{{flowExecutionId}}.jsonl",
-			},
-		},
-		"outputMappings":            map[string]any{"$.steps_output.manifest_details": "$"},
-		"defaultNextStepInstanceId": "process_manifest_in_parallel",
-	}
-}
-
 func decode(t *testing.T, b []byte) map[string]any {
 	t.Helper()
 	dec := json.NewDecoder(strings.NewReader(string(b)))
@@ -123,16 +100,7 @@ func invokeHTTP(t *testing.T, event any) map[string]any {
 func TestSeedExampleEnvelope(t *testing.T) {
 	ready(t)
 	table, bucket := seedExample(t, "42", 1500)
-	event := map[string]any{
-		"stepDefinition": seedStep(table, bucket),
-		"stepInput":      map[string]any{},
-		"runtimeState": map[string]any{
-			"flowExecutionId": "exec-abc", "flowDefinitionId": "flow-1", "currentStepInstanceId": "generate_user_manifest",
-			"currentContextData": map[string]any{"userId": "42", "steps_output": map[string]any{}, "flow_variables": map[string]any{}},
-			"_internal":          map[string]any{"originalStartInput": map[string]any{"initialContextData": map[string]any{"userId": "42"}}},
-		},
-	}
-	out := invokeHTTP(t, event)
+	out := invokeHTTP(t, testenv.SeedEnvelope(table, bucket, "exec-abc", "42"))
 	data, ok := out["outputData"].(map[string]any)
 	if !ok {
 		t.Fatalf("reply has no outputData: %v", out)

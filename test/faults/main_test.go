@@ -5,7 +5,6 @@
 package faults
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -231,25 +230,10 @@ func event(user, bucket, key string, edit func(cfg map[string]any)) []byte {
 	return b
 }
 
-// invoke runs the handler as aws-lambda-go would and returns the reply or
-// the error it reports.
+// invoke runs the handler as aws-lambda-go would.
 func invoke(t *testing.T, h *step.Handler, ctx context.Context, payload []byte) (map[string]any, *messages.InvokeResponse_Error) {
 	t.Helper()
-	out, err := h.Invoke(ctx, payload)
-	if err != nil {
-		var ie messages.InvokeResponse_Error
-		if !errors.As(err, &ie) {
-			t.Fatalf("Invoke returned %T (%v), want messages.InvokeResponse_Error", err, err)
-		}
-		return nil, &ie
-	}
-	dec := json.NewDecoder(bytes.NewReader(out))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		t.Fatalf("reply is not a JSON object: %v: %s", err, out)
-	}
-	return m, nil
+	return testenv.Invoke(t, ctx, h, payload)
 }
 
 // checkMessage fails t unless msg holds every one of want.

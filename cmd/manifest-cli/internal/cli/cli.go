@@ -12,7 +12,6 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -208,7 +207,7 @@ func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
 	}
 	// The run id names offloaded items' objects where the Lambda function
 	// uses its request id (CONTRACT.md section 5); it also tags the logs.
-	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: newUUID()})
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: step.NewRunID()})
 
 	log := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: opts.logLevel}))
 	deps, err := env.Deps(ctx, log)
@@ -269,13 +268,4 @@ func printJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
-}
-
-// newUUID returns a random (version 4) UUID.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
