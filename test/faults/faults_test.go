@@ -29,10 +29,6 @@ func TestFaultMatrix(t *testing.T) {
 
 		wantType string // "" : success
 		wantMsg  []string
-		// bug, when set, names a known bug (reported with its fix): a case
-		// that fails the way the bug predicts is skipped, not failed, and
-		// runs in full once the bug is fixed.
-		bug string
 		// check makes further assertions on the proxies' records.
 		check func(t *testing.T, r *rig)
 	}{
@@ -245,9 +241,6 @@ func TestFaultMatrix(t *testing.T) {
 				defer tc.check(t, r)
 			}
 			if tc.wantType == "" {
-				if ferr != nil && tc.bug != "" {
-					t.Skipf("BUG: %s\ngot %s: %s", tc.bug, ferr.Type, ferr.Message)
-				}
 				if ferr != nil {
 					t.Fatalf("failed: %s: %s", ferr.Type, ferr.Message)
 				}
@@ -266,10 +259,6 @@ func TestFaultMatrix(t *testing.T) {
 			}
 			if ferr == nil {
 				t.Fatalf("succeeded (%v), want %s", out, tc.wantType)
-			}
-			if ferr.Type != tc.wantType && tc.bug != "" {
-				stack.AssertNothingLeft(t, context.Background(), bucket, key)
-				t.Skipf("BUG: %s\ngot %s: %s", tc.bug, ferr.Type, ferr.Message)
 			}
 			if ferr.Type != tc.wantType {
 				t.Errorf("errorType = %s, want %s; message:\n%s", ferr.Type, tc.wantType, ferr.Message)
