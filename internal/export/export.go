@@ -558,12 +558,11 @@ type fetchedPage struct {
 	gate *gate // nil: no need to wait
 }
 
-// gate holds the encoder back from a raw page until the fetcher has
-// written the next request: transcoding a page is a burst of CPU (~2.5 ms
-// for 1 MB here, ~14x that on a 128 MB function's share of a core) that
-// would otherwise take the CPU from the SDK building and signing that
-// request, which is on the critical path (measured on 2 cores: 0.2 ms of
-// turnaround per page). It opens once, from either goroutine.
+// gate holds the encoder back from a raw page until the next request has
+// its first response byte: transcoding a page is a burst of CPU that would
+// otherwise take the CPU from the SDK building, signing and sending that
+// request, which is on the critical path (docs/performance.md has the
+// figures). It opens once, from either goroutine.
 type gate struct {
 	once sync.Once
 	ch   chan struct{}
@@ -583,9 +582,9 @@ func (g *gate) wait() {
 	}
 }
 
-// gatedAPI opens the pending gate when the Query's request has been
-// written (httptrace's WroteRequest, on the transport's goroutine), and in
-// any case when the call returns.
+// gatedAPI opens the pending gate when the Query's response has its first
+// byte (httptrace's GotFirstResponseByte, on the transport's goroutine),
+// and in any case when the call returns.
 type gatedAPI struct {
 	api     query.API
 	pending **gate
