@@ -55,16 +55,16 @@ func TestTokenSize(t *testing.T) {
 	if len(s) > MaxTokenBytes {
 		t.Fatalf("token of %d bytes", len(s))
 	}
-	// Random-looking keys do not compress: 3 KiB of them cannot fit.
+	// Random-looking keys do not compress: 5 KB of them cannot fit.
 	r := rand.New(rand.NewPCG(1, 2))
 	var key strings.Builder
-	for range 3000 {
+	for range 5000 {
 		key.WriteByte(byte('#' + r.IntN(57)))
 	}
 	b, _ := json.Marshal(key.String())
 	big.Key = json.RawMessage(`{"PK":{"S":` + string(b) + `}}`)
 	if _, err := big.Encode(); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("3 KB of incompressible key: err = %v, want ErrTooLarge", err)
+		t.Errorf("5 KB of incompressible key: err = %v, want ErrTooLarge", err)
 	}
 }
 
