@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 )
 
 // One encoder and one buffer serve every item; each line ends in '\n'.
@@ -21,7 +23,7 @@ func ExampleEncoder_AppendItem() {
 			"note": &types.AttributeValueMemberNULL{Value: true},
 		},
 	}
-	for _, f := range []jsonl.Format{jsonl.Plain, jsonl.DynamoDB} {
+	for _, f := range []config.Format{config.Plain, config.DynamoDB} {
 		e := jsonl.NewEncoder(f)
 		var line []byte
 		for _, item := range items {

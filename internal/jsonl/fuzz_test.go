@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 )
 
@@ -29,7 +30,7 @@ func FuzzAppendItem(f *testing.F) {
 			"ss": &avSS{Value: []string{s, "x"}},
 			"m":  &avM{Value: item{key: &avS{Value: s}}},
 		}
-		for _, f := range []jsonl.Format{jsonl.Plain, jsonl.DynamoDB} {
+		for _, f := range []config.Format{config.Plain, config.DynamoDB} {
 			line, err := jsonl.NewEncoder(f).AppendItem(nil, it)
 			if err != nil {
 				valid := attr.IsNumber(n) && utf8.ValidString(s) && utf8.ValidString(key)
@@ -50,7 +51,7 @@ func FuzzAppendItem(f *testing.F) {
 			var gotN, gotS, gotKeyS any
 			var ok bool
 			m := got["m"].(map[string]any)
-			if f == jsonl.Plain {
+			if f == config.Plain {
 				gotN, gotS, gotKeyS = got["n"], got["s"], m[key]
 				c1, _ := attr.CanonicalNumber(n)
 				c2, _ := attr.CanonicalNumber(string(gotN.(json.Number)))

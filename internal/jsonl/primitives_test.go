@@ -3,8 +3,10 @@ package jsonl_test
 import (
 	"testing"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 )
 
 func TestAppendString(t *testing.T) {
@@ -24,14 +26,14 @@ func TestAppendString(t *testing.T) {
 
 func TestAppendNumber(t *testing.T) {
 	tests := []struct {
-		f    jsonl.Format
+		f    config.Format
 		in   string
 		want string
 	}{
-		{jsonl.Plain, "1.50", "1.50"},
-		{jsonl.Plain, "+.5", "0.5"},
-		{jsonl.DynamoDB, "+.5", `"+.5"`},
-		{jsonl.DynamoDB, "1E+125", `"1E+125"`},
+		{config.Plain, "1.50", "1.50"},
+		{config.Plain, "+.5", "0.5"},
+		{config.DynamoDB, "+.5", `"+.5"`},
+		{config.DynamoDB, "1E+125", `"1E+125"`},
 	}
 	for _, tc := range tests {
 		got, err := jsonl.NewEncoder(tc.f).AppendNumber(nil, tc.in)
@@ -39,7 +41,7 @@ func TestAppendNumber(t *testing.T) {
 			t.Errorf("%v: AppendNumber(%q) = %s, %v; want %s", tc.f, tc.in, got, err, tc.want)
 		}
 	}
-	for _, f := range []jsonl.Format{jsonl.Plain, jsonl.DynamoDB} {
+	for _, f := range []config.Format{config.Plain, config.DynamoDB} {
 		got, err := jsonl.NewEncoder(f).AppendNumber([]byte("x"), "NaN")
 		want := &jsonl.Error{Msg: `expected a number such as 12, -0.5 or 1.5e3, got N "NaN"`}
 		if diff := cmp.Diff(want, err); diff != "" || string(got) != "x" {

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
@@ -122,7 +123,7 @@ func BenchmarkItems(b *testing.B) {
 // transcode (plain).
 func BenchmarkScanItems(b *testing.B) {
 	forPages(b, func(b *testing.B, body []byte, _ wire.Response) {
-		tr := wire.NewTranscoder(jsonl.Plain)
+		tr := wire.NewTranscoder(config.Plain)
 		var p wire.Page
 		for b.Loop() {
 			resp, err := wire.Scan(body)
@@ -149,7 +150,7 @@ func BenchmarkSDKEncode(b *testing.B) {
 				return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(string(body))), ContentLength: int64(len(body)), Request: r}, nil
 			}),
 		})
-		enc := jsonl.NewEncoder(jsonl.Plain)
+		enc := jsonl.NewEncoder(config.Plain)
 		var line []byte
 		in := &dynamodb.QueryInput{TableName: aws.String("t")}
 		for b.Loop() {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
 )
@@ -63,7 +64,7 @@ func FuzzItems(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`[{"a":{"N":"1x"}},{"b":{"S":"y"}}]`))
-	trs := []*wire.Transcoder{wire.NewTranscoder(jsonl.Plain), wire.NewTranscoder(jsonl.DynamoDB)}
+	trs := []*wire.Transcoder{wire.NewTranscoder(config.Plain), wire.NewTranscoder(config.DynamoDB)}
 	f.Fuzz(func(t *testing.T, items []byte) {
 		var sdkOut []byte
 		var sdkErr error
@@ -157,7 +158,7 @@ func FuzzLocate(f *testing.F) {
 	for _, s := range locateSeeds {
 		f.Add([]byte(s))
 	}
-	trs := []*wire.Transcoder{wire.NewTranscoder(jsonl.Plain), wire.NewTranscoder(jsonl.DynamoDB)}
+	trs := []*wire.Transcoder{wire.NewTranscoder(config.Plain), wire.NewTranscoder(config.DynamoDB)}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rl, errL := wire.Locate(body)
 		rs, errS := wire.Scan(body)

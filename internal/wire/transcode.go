@@ -8,9 +8,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 )
 
 // Page holds one Query response transcoded into manifest lines.
@@ -64,7 +66,7 @@ type member struct {
 // nothing per item once warmed up. A Transcoder is not safe for concurrent
 // use; the zero value is not usable, call NewTranscoder.
 type Transcoder struct {
-	format  jsonl.Format
+	format  config.Format
 	enc     *jsonl.Encoder // for its number primitive
 	members [attr.MaxDepth + 1][]member
 	keys    []byte // unescaped keys of the current item
@@ -74,12 +76,12 @@ type Transcoder struct {
 }
 
 // NewTranscoder returns a transcoder writing format f.
-func NewTranscoder(f jsonl.Format) *Transcoder {
+func NewTranscoder(f config.Format) *Transcoder {
 	return &Transcoder{format: f, enc: jsonl.NewEncoder(f)}
 }
 
 // Format returns the format t writes.
-func (t *Transcoder) Format() jsonl.Format { return t.format }
+func (t *Transcoder) Format() config.Format { return t.format }
 
 // Items appends to p one line for each item of items, the raw JSON array of
 // a Query response's "Items" in DynamoDB JSON ([{"attr":{"S":"..."}}, ...]),
@@ -449,7 +451,7 @@ func unknownTypeError(desc []byte) *jsonl.Error {
 	if bytes.IndexByte(desc, '\\') >= 0 {
 		tag = string(unquote(nil, desc))
 	}
-	_, err := jsonl.NewEncoder(jsonl.Plain).AppendItem(nil, map[string]types.AttributeValue{"": &types.UnknownUnionMember{Tag: tag}})
+	_, err := jsonl.NewEncoder(config.Plain).AppendItem(nil, map[string]types.AttributeValue{"": &types.UnknownUnionMember{Tag: tag}})
 	var je *jsonl.Error
 	if errors.As(err, &je) {
 		return &jsonl.Error{Msg: je.Msg}
@@ -512,7 +514,7 @@ func descKind(d []byte) kind {
 
 // appendKind writes the value of descriptor k at b[i] (not null).
 func (t *Transcoder) appendKind(dst, b []byte, i, level int, k kind) ([]byte, int, error) {
-	dyn := t.format == jsonl.DynamoDB
+	dyn := t.format == config.DynamoDB
 	var err error
 	switch k {
 	case kindS:

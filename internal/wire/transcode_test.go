@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
@@ -25,11 +26,11 @@ var (
 	itemsFlag = flag.Int("items", 3000, "random items per property test")
 )
 
-var formats = []jsonl.Format{jsonl.Plain, jsonl.DynamoDB}
+var formats = []config.Format{config.Plain, config.DynamoDB}
 
 // encodeLines is what the export writes today: jsonl's encoder on each item,
 // a newline after each.
-func encodeLines(t testing.TB, f jsonl.Format, items []map[string]types.AttributeValue) ([]byte, error) {
+func encodeLines(t testing.TB, f config.Format, items []map[string]types.AttributeValue) ([]byte, error) {
 	t.Helper()
 	enc := jsonl.NewEncoder(f)
 	var out []byte
@@ -52,7 +53,7 @@ func encodeLines(t testing.TB, f jsonl.Format, items []map[string]types.Attribut
 func TestProperty(t *testing.T) {
 	r := attrtest.SeededRand(t, *seedFlag)
 	w := wireWriter{r}
-	trs := map[jsonl.Format]*wire.Transcoder{}
+	trs := map[config.Format]*wire.Transcoder{}
 	for _, f := range formats {
 		trs[f] = wire.NewTranscoder(f)
 	}
