@@ -9,7 +9,7 @@ import (
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
 )
 
@@ -42,7 +42,7 @@ func FuzzFromJSON(f *testing.F) {
 		}
 		want := map[string]types.AttributeValue{"v": av}
 		for _, f := range []config.Format{config.Plain, config.DynamoDB} {
-			line, err := jsonl.NewEncoder(f).AppendItem(nil, want)
+			line, err := lines.NewEncoder(f).AppendItem(nil, want)
 			if err != nil {
 				t.Fatalf("FromJSON accepted %s but %v cannot write it: %v", data, f, err)
 			}

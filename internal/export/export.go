@@ -28,11 +28,10 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/membudget"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
 )
 
 // Defaults.
@@ -54,10 +53,6 @@ type Options struct {
 	DeadlineMargin   time.Duration // stop this long before ctx's deadline
 	ProgressInterval time.Duration // how often to log progress
 	Logger           *slog.Logger  // nil: no logs
-	// SDKDecode makes the SDK decode every item into types.AttributeValue
-	// before encoding, instead of transcoding the raw Query response
-	// (internal/wire). Slower; kept for comparison and as a fallback.
-	SDKDecode bool
 	// Offload is used when the config enables item offloading.
 	Offload Offload
 	// Progress, when set, is called after every page with the running
@@ -142,15 +137,10 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 	// Not before: the manager reads the first part into a buffer grown
 	// from 512 bytes, and a limit during that churn costs collections and
 	// page faults; right after, it fills its pool of parts, which without
-	// a limit would run the heap up to twice the live one. The SDK path's
-	// heap of decoded pages keeps the runtime's own pacing.
-	var budget *membudget.Budget
-	engageAt := int64(-1)
-	if !opts.SDKDecode {
-		budget = membudget.Begin()
-		defer budget.End()
-		engageAt = snk.PartSize()
-	}
+	// a limit would run the heap up to twice the live one.
+	budget := membudget.Begin()
+	defer budget.End()
+	engageAt := snk.PartSize()
 
 	st := &state{log: log, start: time.Now(), lastLog: time.Now()}
 	var off *offloader
@@ -208,9 +198,9 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 	}()
 	// Page buffers: one being filled by the fetcher, Prefetch waiting, one
 	// being encoded. Their number bounds the memory pages take.
-	free := make(chan *wire.Capture, opts.Prefetch+2)
+	free := make(chan *query.Capture, opts.Prefetch+2)
 	for range cap(free) {
-		free <- &wire.Capture{}
+		free <- &query.Capture{}
 	}
 	var qres query.Result
 	var qerr error
@@ -228,12 +218,6 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 			}
 		}()
 		in := query.Input(&cfg.Query)
-		if opts.SDKDecode {
-			qres, qerr = query.Pages(qctx, db, in, cfg.Query.Limit, cfg.Query.PageSize, func(p *query.Page) error {
-				return sendPage(qctx, pages, fetchedPage{Page: p})
-			})
-			return
-		}
 		send := func(p *query.Page) error {
 			g := newGate()
 			if err := sendPage(qctx, pages, fetchedPage{Page: p, gate: g}); err != nil {
@@ -243,7 +227,7 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 			pending = g
 			return nil
 		}
-		next := func() (*wire.Capture, error) {
+		next := func() (*query.Capture, error) {
 			select {
 			case c := <-free:
 				return c, nil
@@ -257,7 +241,7 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 				return nil, context.Cause(qctx)
 			}
 		}
-		qres, qerr = query.RawPages(qctx, gatedAPI{db, &pending}, in, cfg.Query.Limit, cfg.Query.PageSize, next, send)
+		qres, qerr = query.Pages(qctx, gatedAPI{db, &pending}, in, cfg.Query.Limit, cfg.Query.PageSize, next, send)
 	}()
 
 	fail := func(stage string, err error) (*Result, error) {
@@ -280,9 +264,8 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 		return nil, e
 	}
 
-	enc := jsonl.NewEncoder(cfg.Output.Format)
-	tr := wire.NewTranscoder(cfg.Output.Format)
-	var wp wire.Page
+	tr := lines.NewTranscoder(cfg.Output.Format)
+	var wp lines.Page
 	bw := bufio.NewWriterSize(w, writeBufferSize)
 	// writeLine writes one line (without its newline), or its pointer when
 	// it is offloaded.
@@ -306,52 +289,35 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 		st.items++
 		return "", nil
 	}
-	var line []byte
 	for p := range pages {
 		p.gate.wait()
 		st.pages = p.Number
-		if p.RawItems {
-			wp.Reset()
-			var err error
-			if items := p.Raw.Response.Items; items != nil { // null or absent: no items, as the SDK reads it
-				err = tr.Items(&wp, items)
+		wp.Reset()
+		var err error
+		if items := p.Raw.Response.Items; items != nil { // null or absent: no items, as the SDK reads it
+			err = tr.Items(&wp, items)
+		}
+		free <- p.Raw // the lines are in wp now
+		var ie *lines.ItemError
+		switch {
+		case err == nil && wp.Count != p.Count:
+			return fail("query", fmt.Errorf("page %d of table %s: malformed response: Count %d but %d items", p.Number, cfg.Query.TableName, p.Count, wp.Count))
+		case errors.As(err, &ie):
+			return fail("encode", fmt.Errorf("item %d (page %d): %w", st.items+int64(ie.Index), p.Number, ie.Err))
+		case err != nil:
+			return fail("query", fmt.Errorf("page %d of table %s: malformed response: %w", p.Number, cfg.Query.TableName, err))
+		case off == nil:
+			if _, err := bw.Write(wp.Lines); err != nil {
+				return fail("upload", err)
 			}
-			free <- p.Raw // the lines are in wp now
-			var ie *wire.ItemError
-			switch {
-			case err == nil && wp.Count != p.Count:
-				return fail("query", fmt.Errorf("page %d of table %s: malformed response: Count %d but %d items", p.Number, cfg.Query.TableName, p.Count, wp.Count))
-			case errors.As(err, &ie):
-				return fail("encode", fmt.Errorf("item %d (page %d): %w", st.items+int64(ie.Index), p.Number, ie.Err))
-			case err != nil:
-				return fail("query", fmt.Errorf("page %d of table %s: malformed response: %w", p.Number, cfg.Query.TableName, err))
-			case off == nil:
-				if _, err := bw.Write(wp.Lines); err != nil {
-					return fail("upload", err)
-				}
-				st.items += int64(wp.Count)
-			default:
-				start := 0
-				for _, end := range wp.Ends {
-					if stage, err := writeLine(wp.Lines[start : end-1]); err != nil {
-						return fail(stage, err)
-					}
-					start = end
-				}
-			}
-		} else {
-			if p.Raw != nil {
-				free <- p.Raw // the client did not capture: items came decoded
-			}
-			for _, item := range p.Items {
-				var err error
-				line, err = enc.AppendItem(line[:0], item)
-				if err != nil {
-					return fail("encode", fmt.Errorf("item %d (page %d): %w", st.items, p.Number, err))
-				}
-				if stage, err := writeLine(line); err != nil {
+			st.items += int64(wp.Count)
+		default:
+			start := 0
+			for _, end := range wp.Ends {
+				if stage, err := writeLine(wp.Lines[start : end-1]); err != nil {
 					return fail(stage, err)
 				}
+				start = end
 			}
 		}
 		if err := context.Cause(qctx); err != nil && qctx.Err() != nil {

@@ -1,4 +1,4 @@
-package jsonl_test
+package lines_test
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
 )
 
@@ -68,7 +68,7 @@ func checkLine(t *testing.T, line []byte) {
 // encoding/json, to attr.PlainItem's projection.
 func TestPropertyPlain(t *testing.T) {
 	r := attrtest.SeededRand(t, *seedFlag)
-	e := jsonl.NewEncoder(config.Plain)
+	e := lines.NewEncoder(config.Plain)
 	var buf []byte
 	for i := range *itemsFlag {
 		it := attrtest.RandomItem(r, attrtest.VariedOptions(r, 300_000))
@@ -90,7 +90,7 @@ func TestPropertyPlain(t *testing.T) {
 // encoding/json and attr.ItemFromJSON, to the same item, exactly.
 func TestPropertyDynamoDB(t *testing.T) {
 	r := attrtest.SeededRand(t, *seedFlag)
-	e := jsonl.NewEncoder(config.DynamoDB)
+	e := lines.NewEncoder(config.DynamoDB)
 	var buf []byte
 	for i := range *itemsFlag {
 		it := attrtest.RandomItem(r, attrtest.VariedOptions(r, 300_000))
@@ -184,7 +184,7 @@ func marshalReference(t *testing.T, item map[string]types.AttributeValue) []byte
 // byte for byte the same as, what encoding/json writes.
 func TestPropertyPlainMatchesEncodingJSON(t *testing.T) {
 	r := attrtest.SeededRand(t, *seedFlag)
-	e := jsonl.NewEncoder(config.Plain)
+	e := lines.NewEncoder(config.Plain)
 	var buf []byte
 	for i := range *itemsFlag {
 		it := attrtest.RandomItem(r, attrtest.VariedOptions(r, 300_000))
@@ -208,7 +208,7 @@ func TestPropertyPlainMatchesEncodingJSON(t *testing.T) {
 func TestAppendItemAllocations(t *testing.T) {
 	it := benchItem()
 	for _, f := range []config.Format{config.Plain, config.DynamoDB} {
-		e := jsonl.NewEncoder(f)
+		e := lines.NewEncoder(f)
 		buf, err := e.AppendItem(nil, it)
 		if err != nil {
 			t.Fatal(err)
@@ -235,7 +235,7 @@ func TestRandomItemsAreValid(t *testing.T) {
 		}
 		// Reading the item's DynamoDB JSON with attr.ItemFromJSON applies
 		// DynamoDB's rules: number limits, empty and duplicate sets, depth.
-		line, err := jsonl.AppendDynamoJSON(nil, it)
+		line, err := lines.AppendDynamoJSON(nil, it)
 		if err != nil {
 			t.Fatalf("item %d: %v", i, err)
 		}

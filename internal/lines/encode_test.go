@@ -1,4 +1,4 @@
-package jsonl_test
+package lines_test
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 )
 
 type (
@@ -173,7 +173,7 @@ func TestAppendItem(t *testing.T) {
 				if f == config.DynamoDB {
 					want = tc.dynamo
 				}
-				got, err := jsonl.NewEncoder(f).AppendItem([]byte("prefix\n"), tc.item)
+				got, err := lines.NewEncoder(f).AppendItem([]byte("prefix\n"), tc.item)
 				if err != nil {
 					t.Fatalf("AppendItem: %v", err)
 				}
@@ -281,13 +281,13 @@ func TestAppendItemErrors(t *testing.T) {
 					want = tc.dynamo
 				}
 				dst := []byte("prefix\n")
-				got, err := jsonl.NewEncoder(f).AppendItem(dst, tc.item)
+				got, err := lines.NewEncoder(f).AppendItem(dst, tc.item)
 				if err == nil {
 					t.Fatalf("AppendItem = %q, want error %q", got, want)
 				}
-				var je *jsonl.Error
+				var je *lines.Error
 				if !errors.As(err, &je) {
-					t.Errorf("error is %T, want *jsonl.Error", err)
+					t.Errorf("error is %T, want *lines.Error", err)
 				}
 				if diff := cmp.Diff(want, err.Error()); diff != "" {
 					t.Errorf("error (-want +got):\n%s", diff)
@@ -303,7 +303,7 @@ func TestAppendItemErrors(t *testing.T) {
 // TestEncoderReuse checks that an encoder gives the same bytes when reused,
 // after an error too, and that its scratch space does not leak between items.
 func TestEncoderReuse(t *testing.T) {
-	e := jsonl.NewEncoder(config.Plain)
+	e := lines.NewEncoder(config.Plain)
 	a := item{"z": &avM{Value: item{"y": &avS{Value: "1"}, "x": &avS{Value: "2"}}}, "a": &avN{Value: "1"}}
 	b := item{"m": &avM{Value: item{"k": &avBOOL{}}}}
 	bad := item{"a": &avM{Value: item{"b": &avM{Value: item{"c": &avN{Value: "x"}}}, "a": &avS{}}}}
@@ -325,7 +325,7 @@ func TestEncoderReuse(t *testing.T) {
 }
 
 func TestAppendDynamoJSON(t *testing.T) {
-	got, err := jsonl.AppendDynamoJSON([]byte(`"lastEvaluatedKey":`), item{"sk": &avN{Value: "10"}, "pk": &avS{Value: "USER#1"}})
+	got, err := lines.AppendDynamoJSON([]byte(`"lastEvaluatedKey":`), item{"sk": &avN{Value: "10"}, "pk": &avS{Value: "USER#1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package jsonl
+package lines
 
 import (
 	"encoding/base64"
@@ -57,9 +57,6 @@ func NewEncoder(f config.Format) *Encoder {
 	return &Encoder{format: f}
 }
 
-// Format returns the format e writes.
-func (e *Encoder) Format() config.Format { return e.format }
-
 // AppendItem appends the JSON object for item, without a trailing newline, to
 // dst and returns the extended buffer. A nil item is written as {}.
 //
@@ -115,14 +112,14 @@ func (e *Encoder) appendMap(dst []byte, m map[string]types.AttributeValue, level
 	return append(dst, '}'), nil
 }
 
-// insertionSortMax is the size up to which sortEntries sorts by insertion,
+// entrySortMax is the size up to which sortEntries sorts by insertion,
 // inlining the comparison; most items and maps are this small.
-const insertionSortMax = 16
+const entrySortMax = 16
 
 // sortEntries sorts ents by key in Go string order (UTF-8 bytes, which is
 // code point order).
 func sortEntries(ents []entry) {
-	if len(ents) > insertionSortMax {
+	if len(ents) > entrySortMax {
 		slices.SortFunc(ents, func(a, b entry) int { return strings.Compare(a.key, b.key) })
 		return
 	}

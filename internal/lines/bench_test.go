@@ -1,4 +1,4 @@
-package jsonl_test
+package lines_test
 
 import (
 	"encoding/json"
@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 )
 
 // benchItem returns a realistic order item of about 400 bytes of plain JSON:
@@ -43,7 +43,7 @@ func BenchmarkAppendItem(b *testing.B) {
 	it := benchItem()
 	for _, f := range []config.Format{config.Plain, config.DynamoDB} {
 		b.Run(f.String(), func(b *testing.B) {
-			e := jsonl.NewEncoder(f)
+			e := lines.NewEncoder(f)
 			buf, err := e.AppendItem(nil, it)
 			if err != nil {
 				b.Fatal(err)

@@ -1,4 +1,4 @@
-package jsonl_test
+package lines_test
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.jsonl from the encoder's output")
@@ -40,7 +40,7 @@ func TestGolden(t *testing.T) {
 	}
 	for _, f := range []config.Format{config.Plain, config.DynamoDB} {
 		t.Run(f.String(), func(t *testing.T) {
-			e := jsonl.NewEncoder(f)
+			e := lines.NewEncoder(f)
 			var manifest []byte
 			for i, m := range items {
 				it, err := attr.ItemFromJSON(m)
