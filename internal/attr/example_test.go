@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 )
 
 // Configuration values are decoded with UseNumber, converted with
@@ -30,7 +30,7 @@ func ExampleItemFromJSON() {
 	if err != nil {
 		panic(err)
 	}
-	line, _ := jsonl.AppendDynamoJSON(nil, item)
+	line, _ := lines.AppendDynamoJSON(nil, item)
 	fmt.Println(string(line))
 
 	_, err = attr.ItemFromJSON(map[string]any{":n": map[string]any{"N": json.Number("5")}})

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
 )
 
 // FuzzFromJSON feeds arbitrary JSON to FromJSON: it never panics, and what it
@@ -39,15 +41,15 @@ func FuzzFromJSON(f *testing.F) {
 			return
 		}
 		want := map[string]types.AttributeValue{"v": av}
-		for _, f := range []jsonl.Format{jsonl.Plain, jsonl.DynamoDB} {
-			line, err := jsonl.NewEncoder(f).AppendItem(nil, want)
+		for _, f := range []config.Format{config.Plain, config.DynamoDB} {
+			line, err := lines.NewEncoder(f).AppendItem(nil, want)
 			if err != nil {
 				t.Fatalf("FromJSON accepted %s but %v cannot write it: %v", data, f, err)
 			}
 			if !json.Valid(line) {
 				t.Fatalf("%v wrote invalid JSON %s", f, line)
 			}
-			if f != jsonl.DynamoDB {
+			if f != config.DynamoDB {
 				continue
 			}
 			dd := json.NewDecoder(bytes.NewReader(line))

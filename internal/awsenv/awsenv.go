@@ -33,7 +33,6 @@ const (
 	EnvPrefetch       = "MANIFEST_PREFETCH_PAGES"
 	EnvDeadlineMargin = "MANIFEST_DEADLINE_MARGIN"
 	EnvPathStyle      = "MANIFEST_S3_PATH_STYLE"
-	EnvSDKDecode      = "MANIFEST_SDK_DECODE"
 	EnvLogLevel       = "AWS_LAMBDA_LOG_LEVEL"
 	// Item offloading (CONTRACT.md section 5).
 	EnvOffloadBucket    = "ALLMA_EXECUTION_TRACES_BUCKET_NAME"
@@ -102,7 +101,6 @@ func Deps(ctx context.Context, log *slog.Logger) (step.Deps, error) {
 	}
 	d.Export.Offload = export.Offload{API: s3c, Bucket: os.Getenv(EnvOffloadBucket), Threshold: threshold}
 	d.Export.Prefetch = prefetch
-	d.Export.SDKDecode = os.Getenv(EnvSDKDecode) == "true"
 	d.Export.DeadlineMargin = margin
 	d.Logger = log
 	return d, nil

@@ -10,8 +10,6 @@ package config
 
 import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 )
 
 // Defaults.
@@ -62,5 +60,5 @@ type Destination struct {
 
 // Output says how items are written.
 type Output struct {
-	Format jsonl.Format
+	Format Format
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 )
 
 // Known keys, in the order they are documented. A test keeps README's
@@ -54,7 +53,7 @@ func Decode(tree map[string]any, extraTopKeys ...string) (*Config, error) {
 	if out, ok := d.object("output", tree["output"], false); ok {
 		d.unknown("output.", out, OutputKeys, nil)
 		if s, ok := d.str("output.format", out["format"], false); ok {
-			f, err := jsonl.ParseFormat(s)
+			f, err := ParseFormat(s)
 			if err != nil {
 				d.errs.add("output.format", "%v", err)
 			}

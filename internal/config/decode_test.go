@@ -8,8 +8,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 )
 
 func decodeJSON(t *testing.T, s string) map[string]any {
@@ -34,7 +32,7 @@ func TestDecodeDefaults(t *testing.T) {
 		Query: Query{TableName: "Orders", KeyConditionExpression: "PK = :pk",
 			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "USER#1"}}},
 		Destination: Destination{BucketName: "my-bucket", Key: "m.jsonl", ContentType: DefaultContentType, Overwrite: true},
-		Output:      Output{Format: jsonl.Plain},
+		Output:      Output{Format: Plain},
 	}
 	if diff := cmp.Diff(want, cfg, cmpopts.IgnoreUnexported(types.AttributeValueMemberS{})); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -64,7 +62,7 @@ func TestDecodeFull(t *testing.T) {
 	if len(q.ExclusiveStartKey) != 2 || q.ExpressionAttributeNames["#s"] != "status" {
 		t.Errorf("exclusiveStartKey %v names %v", q.ExclusiveStartKey, q.ExpressionAttributeNames)
 	}
-	if d.Overwrite || d.ContentType != "text/plain" || d.KMSKeyID != "alias/x" || cfg.Output.Format != jsonl.DynamoDB || !cfg.EnableItemOffloading {
+	if d.Overwrite || d.ContentType != "text/plain" || d.KMSKeyID != "alias/x" || cfg.Output.Format != DynamoDB || !cfg.EnableItemOffloading {
 		t.Errorf("destination %+v output %+v", d, cfg.Output)
 	}
 }

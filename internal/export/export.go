@@ -31,11 +31,10 @@ import (
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/deadline"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/membudget"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
 )
 
 // Defaults.
@@ -60,10 +59,6 @@ type Options struct {
 	DeadlineMargin   time.Duration // stop this long before ctx's deadline (when Policy is nil)
 	ProgressInterval time.Duration // how often to log progress
 	Logger           *slog.Logger  // nil: no logs
-	// SDKDecode makes the SDK decode every item into types.AttributeValue
-	// before encoding, instead of transcoding the raw Query response
-	// (internal/wire). Slower; kept for comparison and as a fallback.
-	SDKDecode bool
 	// Offload is used when the config enables item offloading.
 	Offload Offload
 	// Progress, when set, is called after every page with the running
@@ -184,7 +179,7 @@ type pipeline struct {
 	// holds the page buffers: one being filled, Prefetch waiting, one being
 	// encoded. Their number bounds the memory pages take.
 	pages   chan fetchedPage
-	free    chan *wire.Capture
+	free    chan *query.Capture
 	fetched chan struct{} // closed when the fetcher has ended
 	started bool          // the fetcher was started
 	qres    query.Result  // the fetcher's, read after fetched is closed
@@ -218,9 +213,9 @@ func newPipeline(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.
 	p.upload, stopUpload = p.policy.Finish(ctx)
 	p.stops = []context.CancelFunc{func() { p.cancel(context.Canceled) }, stopWork, stopOffload, stopUpload}
 	p.pages = make(chan fetchedPage, opts.Prefetch)
-	p.free = make(chan *wire.Capture, opts.Prefetch+2)
+	p.free = make(chan *query.Capture, opts.Prefetch+2)
 	for range cap(p.free) {
-		p.free <- &wire.Capture{}
+		p.free <- &query.Capture{}
 	}
 	p.fetched = make(chan struct{})
 	return p
@@ -246,16 +241,14 @@ func (p *pipeline) open() error {
 		return p.policy.Cleanup(p.ctx)
 	})
 	p.bw = bufio.NewWriterSize(p.w, writeBufferSize)
-	if !p.opts.SDKDecode {
-		// Memory: once the export is past its first part, the collector
-		// runs when garbage passes a small budget over what is live, not
-		// when it equals it, so peak memory does not grow with the length
-		// of the run. Not before: the manager reads the first part into a
-		// buffer grown from 512 bytes, and a limit during that churn costs
-		// collections and page faults.
-		p.budget = membudget.Begin()
-		p.engageAt = p.snk.PartSize()
-	}
+	// Memory: once the export is past its first part, the collector runs
+	// when garbage passes a small budget over what is live, not when it
+	// equals it, so peak memory does not grow with the length of the run.
+	// Not before: the manager reads the first part into a buffer grown from
+	// 512 bytes, and a limit during that churn costs collections and page
+	// faults.
+	p.budget = membudget.Begin()
+	p.engageAt = p.snk.PartSize()
 	return nil
 }
 
@@ -275,12 +268,6 @@ func (p *pipeline) fetch() {
 		}
 	}()
 	in := query.Input(&p.cfg.Query)
-	if p.opts.SDKDecode {
-		p.qres, p.qerr = query.Pages(p.work, p.db, in, p.cfg.Query.Limit, p.cfg.Query.PageSize, func(pg *query.Page) error {
-			return p.send(fetchedPage{Page: pg})
-		})
-		return
-	}
 	send := func(pg *query.Page) error {
 		g := newGate()
 		if err := p.send(fetchedPage{Page: pg, gate: g}); err != nil {
@@ -290,7 +277,7 @@ func (p *pipeline) fetch() {
 		pending = g
 		return nil
 	}
-	next := func() (*wire.Capture, error) {
+	next := func() (*query.Capture, error) {
 		select {
 		case c := <-p.free:
 			return c, nil
@@ -304,7 +291,7 @@ func (p *pipeline) fetch() {
 			return nil, context.Cause(p.work)
 		}
 	}
-	p.qres, p.qerr = query.RawPages(p.work, gatedAPI{p.db, &pending}, in, p.cfg.Query.Limit, p.cfg.Query.PageSize, next, send)
+	p.qres, p.qerr = query.Pages(p.work, gatedAPI{p.db, &pending}, in, p.cfg.Query.Limit, p.cfg.Query.PageSize, next, send)
 }
 
 func (p *pipeline) send(fp fetchedPage) error {
@@ -319,30 +306,13 @@ func (p *pipeline) send(fp fetchedPage) error {
 // encode turns every page the fetcher sends into lines and writes them,
 // until the fetcher is done. It returns the stage that failed, if any.
 func (p *pipeline) encode() (Stage, error) {
-	tr := wire.NewTranscoder(p.cfg.Output.Format)
-	enc := jsonl.NewEncoder(p.cfg.Output.Format)
-	var wp wire.Page
-	var line []byte
+	tr := lines.NewTranscoder(p.cfg.Output.Format)
+	var wp lines.Page
 	for pg := range p.pages {
 		pg.gate.wait()
 		p.st.pages = pg.Number
-		if pg.RawItems {
-			if stage, err := p.encodeRaw(tr, &wp, pg); err != nil {
-				return stage, err
-			}
-		} else {
-			if pg.Raw != nil {
-				p.free <- pg.Raw // the client did not capture: items came decoded
-			}
-			for _, item := range pg.Items {
-				var err error
-				if line, err = enc.AppendItem(line[:0], item); err != nil {
-					return StageEncode, fmt.Errorf("item %d (page %d): %w", p.st.items, pg.Number, err)
-				}
-				if stage, err := p.writeLine(line); err != nil {
-					return stage, err
-				}
-			}
+		if stage, err := p.encodePage(tr, &wp, pg); err != nil {
+			return stage, err
 		}
 		if err := context.Cause(p.work); p.work.Err() != nil {
 			return StageDeadline, err
@@ -356,15 +326,15 @@ func (p *pipeline) encode() (Stage, error) {
 	return "", nil
 }
 
-// encodeRaw transcodes one raw page into lines and writes them.
-func (p *pipeline) encodeRaw(tr *wire.Transcoder, wp *wire.Page, pg fetchedPage) (Stage, error) {
+// encodePage transcodes one raw page into lines and writes them.
+func (p *pipeline) encodePage(tr *lines.Transcoder, wp *lines.Page, pg fetchedPage) (Stage, error) {
 	wp.Reset()
 	var err error
 	if items := pg.Raw.Response.Items; items != nil { // null or absent: no items, as the SDK reads it
 		err = tr.Items(wp, items)
 	}
 	p.free <- pg.Raw // the lines are in wp now
-	var ie *wire.ItemError
+	var ie *lines.ItemError
 	switch {
 	case err == nil && wp.Count != pg.Count:
 		return StageQuery, fmt.Errorf("page %d of table %s: malformed response: Count %d but %d items", pg.Number, p.cfg.Query.TableName, pg.Count, wp.Count)

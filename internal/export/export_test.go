@@ -19,41 +19,51 @@ import (
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbwire"
 )
 
 // pagedDB serves n pages of one item each, waiting delay before each; with
-// pad, each item also has a string of pad bytes.
+// pad, each item also has a string of pad bytes. The pages are raw Query
+// bodies read by a real SDK client (ddbwire.Fake), through the capture
+// middleware, as production reads DynamoDB's.
 type pagedDB struct {
 	n        int
 	delay    time.Duration
 	pad      int
+	once     sync.Once
+	fake     *ddbwire.Fake
 	mu       sync.Mutex
-	calls    int
 	returned []time.Time // when each call returned
 }
 
-func (d *pagedDB) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	d.mu.Lock()
-	d.calls++
-	i := d.calls
-	d.mu.Unlock()
-	select {
-	case <-time.After(d.delay):
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	out := &dynamodb.QueryOutput{Items: []map[string]types.AttributeValue{{"i": &types.AttributeValueMemberN{Value: fmt.Sprint(i)}}}}
-	if d.pad > 0 {
-		out.Items[0]["pad"] = &types.AttributeValueMemberS{Value: strings.Repeat("x", d.pad)}
-	}
-	if i < d.n {
-		out.LastEvaluatedKey = map[string]types.AttributeValue{"k": &types.AttributeValueMemberN{Value: fmt.Sprint(i)}}
+func (d *pagedDB) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	d.once.Do(func() { d.fake = ddbwire.NewFake(d.page) })
+	out, err := d.fake.Query(ctx, in, optFns...)
+	if err != nil {
+		return nil, err
 	}
 	d.mu.Lock()
 	d.returned = append(d.returned, time.Now())
 	d.mu.Unlock()
 	return out, nil
+}
+
+// page is the body of the i-th page.
+func (d *pagedDB) page(ctx context.Context, i int, _ *dynamodb.QueryInput) ([]byte, error) {
+	select {
+	case <-time.After(d.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	item := map[string]types.AttributeValue{"i": &types.AttributeValueMemberN{Value: fmt.Sprint(i)}}
+	if d.pad > 0 {
+		item["pad"] = &types.AttributeValueMemberS{Value: strings.Repeat("x", d.pad)}
+	}
+	var lek map[string]types.AttributeValue
+	if i < d.n {
+		lek = map[string]types.AttributeValue{"k": &types.AttributeValueMemberN{Value: fmt.Sprint(i)}}
+	}
+	return ddbwire.Body([]map[string]types.AttributeValue{item}, lek), nil
 }
 
 // memS3 stores single-part objects and counts multipart calls.
@@ -152,7 +162,9 @@ func TestRunRecoversPanics(t *testing.T) {
 
 func TestRunQueryErrorStopsAndAborts(t *testing.T) {
 	s3m := &memS3{objects: map[string]string{}}
-	db := failingDB{err: errors.New("throttled for good")}
+	db := ddbwire.NewFake(func(context.Context, int, *dynamodb.QueryInput) ([]byte, error) {
+		return nil, errors.New("throttled for good")
+	})
 	_, err := Run(context.Background(), db, sink.New(s3m, sink.Options{}), testConfig(), Options{})
 	var e *Error
 	if !errors.As(err, &e) || e.Stage != "query" || !strings.Contains(err.Error(), "table t") {
@@ -161,12 +173,6 @@ func TestRunQueryErrorStopsAndAborts(t *testing.T) {
 	if len(s3m.objects) != 0 {
 		t.Errorf("objects left: %v", s3m.objects)
 	}
-}
-
-type failingDB struct{ err error }
-
-func (f failingDB) Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	return nil, f.err
 }
 
 // offloadS3 records offloaded objects; stall makes PutObject wait for ctx.
@@ -392,29 +398,6 @@ func TestRunEngagesTheMemoryBudget(t *testing.T) {
 	}
 }
 
-// rawDB is pagedDB answering as the wire middleware does: it fills the
-// request's capture and leaves the items undecoded.
-type rawDB struct{ *pagedDB }
-
-func (d rawDB) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	out, err := d.pagedDB.Query(ctx, in, optFns...)
-	if err != nil {
-		return nil, err
-	}
-	c := wire.CaptureFrom(ctx)
-	if c == nil {
-		return out, nil
-	}
-	c.Attempts++
-	c.Body = fmt.Appendf(c.Body[:0], `{"Count":1,"ScannedCount":1,"Items":[{"i":{"N":"%d"}}]}`, len(d.returned))
-	resp, err := wire.Locate(c.Body)
-	if err != nil {
-		return nil, err
-	}
-	c.Response = resp
-	return &dynamodb.QueryOutput{Count: 1, ScannedCount: 1, LastEvaluatedKey: out.LastEvaluatedKey}, nil
-}
-
 // TestRunEncodesAPageAfterTheNextRequest: the encoder starts on a raw page
 // only once the fetcher has the next request under way (here, with no
 // HTTP, once that call returns), so that transcoding does not take the CPU
@@ -423,7 +406,7 @@ func TestRunEncodesAPageAfterTheNextRequest(t *testing.T) {
 	s3m := &memS3{objects: map[string]string{}}
 	db := &pagedDB{n: 4, delay: 20 * time.Millisecond}
 	var encoded []time.Time
-	res, err := Run(context.Background(), rawDB{db}, sink.New(s3m, sink.Options{}), testConfig(), Options{Progress: func(Progress) { encoded = append(encoded, time.Now()) }})
+	res, err := Run(context.Background(), db, sink.New(s3m, sink.Options{}), testConfig(), Options{Progress: func(Progress) { encoded = append(encoded, time.Now()) }})
 	if err != nil {
 		t.Fatal(err)
 	}

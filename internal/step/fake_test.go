@@ -20,6 +20,7 @@ import (
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbwire"
 )
 
 // recorder counts the calls a fake received, by operation name. It is safe
@@ -43,21 +44,31 @@ func (r *recorder) Calls() []string {
 }
 
 // fakeDynamoDB is a query.API that records every Query and fails it with
-// AccessDeniedException: tests that use it expect no call at all.
+// AccessDeniedException: tests that use it expect no call at all. It is a
+// ddbwire.Fake, so a Query reaches the SDK client as production's does.
 type fakeDynamoDB struct {
 	recorder
+	api    *ddbwire.Fake
 	mu     sync.Mutex
 	inputs []*dynamodb.QueryInput
 }
 
 var _ query.API = (*fakeDynamoDB)(nil)
 
-func (f *fakeDynamoDB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	f.record("Query")
-	f.mu.Lock()
-	f.inputs = append(f.inputs, in)
-	f.mu.Unlock()
-	return nil, deniedError("dynamodb.Query", "AccessDeniedException")
+func newFakeDynamoDB() *fakeDynamoDB {
+	f := &fakeDynamoDB{}
+	f.api = ddbwire.NewFake(func(_ context.Context, _ int, in *dynamodb.QueryInput) ([]byte, error) {
+		f.record("Query")
+		f.mu.Lock()
+		f.inputs = append(f.inputs, in)
+		f.mu.Unlock()
+		return nil, deniedError("dynamodb.Query", "AccessDeniedException")
+	})
+	return f
+}
+
+func (f *fakeDynamoDB) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	return f.api.Query(ctx, in, optFns...)
 }
 
 // fakeS3 is a sink.API and step.GetObjectAPI that records every call. Every
@@ -135,7 +146,7 @@ type fakes struct {
 // newFakes returns a Handler whose DynamoDB and S3 are recording fakes;
 // objects is the directory GetObject serves ("" for none).
 func newFakes(objects string) *fakes {
-	f := &fakes{ddb: &fakeDynamoDB{}, s3: &fakeS3{objects: objects}}
+	f := &fakes{ddb: newFakeDynamoDB(), s3: &fakeS3{objects: objects}}
 	f.h = step.New(step.Deps{
 		DynamoDB: f.ddb,
 		Sink:     sink.New(f.s3, sink.Options{}),

@@ -16,7 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 )
 
@@ -75,7 +75,7 @@ func dynamoJSON(t testing.TB, m map[string]types.AttributeValue) json.RawMessage
 	if m == nil {
 		return nil
 	}
-	b, err := jsonl.AppendDynamoJSON(nil, m)
+	b, err := lines.AppendDynamoJSON(nil, m)
 	if err != nil {
 		t.Fatalf("AppendDynamoJSON: %v", err)
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/deadline"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/render"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
@@ -167,7 +167,7 @@ func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event
 	}
 	if res.Truncated && len(res.LastEvaluatedKey) > 0 {
 		// The manifest is written: nothing after this may fail the step.
-		if b, err := jsonl.AppendDynamoJSON(nil, res.LastEvaluatedKey); err == nil {
+		if b, err := lines.AppendDynamoJSON(nil, res.LastEvaluatedKey); err == nil {
 			out.LastEvaluatedKey = b
 		} else {
 			log.Error("lastEvaluatedKey not encodable", "error", err.Error())

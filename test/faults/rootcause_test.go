@@ -15,6 +15,7 @@ import (
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbwire"
 	fp "github.com/allma/ddb-query-to-s3-manifest/internal/testkit/faultproxy"
 )
 
@@ -59,23 +60,17 @@ func TestUploadFailureIsRootCause(t *testing.T) {
 	}
 }
 
-// fakeDB serves pages of generated items and panics on call panicAt
-// (1-based), from inside the fetcher goroutine.
-type fakeDB struct {
-	perPage, panicAt int
-	calls            atomic.Int32
-}
-
-func (f *fakeDB) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	n := int(f.calls.Add(1))
-	if n == f.panicAt {
-		panic(fmt.Sprintf("fake DynamoDB panics on call %d", n))
-	}
-	its := items(fmt.Sprint("page", n), f.perPage, 1000)
-	return &dynamodb.QueryOutput{
-		Items:            its,
-		LastEvaluatedKey: map[string]types.AttributeValue{"PK": its[len(its)-1]["PK"], "SK": its[len(its)-1]["SK"]},
-	}, nil
+// fakeDB serves pages of generated items as raw Query bodies, read by a
+// real SDK client (ddbwire.Fake) through the capture middleware, and panics
+// on call panicAt (1-based), from inside the fetcher goroutine.
+func fakeDB(perPage, panicAt int) dbAPI {
+	return ddbwire.NewFake(func(_ context.Context, n int, _ *dynamodb.QueryInput) ([]byte, error) {
+		if n == panicAt {
+			panic(fmt.Sprintf("fake DynamoDB panics on call %d", n))
+		}
+		its := items(fmt.Sprint("page", n), perPage, 1000)
+		return ddbwire.Body(its, map[string]types.AttributeValue{"PK": its[len(its)-1]["PK"], "SK": its[len(its)-1]["SK"]}), nil
+	})
 }
 
 // panicky wraps an S3 client and panics in CreateMultipartUpload, which the
@@ -100,7 +95,7 @@ func TestPanicIsReported(t *testing.T) {
 			// when the third call panics.
 			name: "in the Query fetcher, after the multipart upload started",
 			opts: func() rigOptions {
-				return rigOptions{wrapDB: func(dbAPI) dbAPI { return &fakeDB{perPage: 3000, panicAt: 3} }}
+				return rigOptions{wrapDB: func(dbAPI) dbAPI { return fakeDB(3000, 3) }}
 			},
 			wantMsg: []string{"panic", "fake DynamoDB panics on call 3", "6000 items written"},
 		},
@@ -108,7 +103,7 @@ func TestPanicIsReported(t *testing.T) {
 			name: "in the upload goroutine",
 			opts: func() rigOptions {
 				return rigOptions{
-					wrapDB: func(dbAPI) dbAPI { return &fakeDB{perPage: 3000, panicAt: 4} },
+					wrapDB: func(dbAPI) dbAPI { return fakeDB(3000, 4) },
 					wrapS3: func(c sink.API) sink.API { return panicky{c.(*s3.Client)} },
 				}
 			},
@@ -121,7 +116,7 @@ func TestPanicIsReported(t *testing.T) {
 			opts: func() rigOptions {
 				var pages atomic.Int32
 				return rigOptions{
-					wrapDB: func(dbAPI) dbAPI { return &fakeDB{perPage: 3000, panicAt: 10} },
+					wrapDB: func(dbAPI) dbAPI { return fakeDB(3000, 10) },
 					progress: func(export.Progress) {
 						if pages.Add(1) == 3 {
 							panic("progress callback panics")

@@ -42,31 +42,25 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 	fmt.Fprintf(w, "GOMAXPROCS %d; process with clients built and nothing run: peak RSS %.1f MiB\n\n", idle.GoMax, float64(idle.PeakRSS)/(1<<20))
 	WriteHeader(w)
 
-	// Every comparison runs three rows in the same run: the whole handler
-	// (the raw-body transcoder, "export"), the whole handler decoding with
-	// the SDK as before the fast path ("sdk-decode", MANIFEST_SDK_DECODE=true)
-	// and the floor.
-	type trio struct{ export, sdk, floor Row }
-	run3 := func(f *Fakes, tag string, n int, latency time.Duration, proto string, env ...string) (trio, error) {
-		var t trio
+	// Every comparison runs two rows in the same run: the whole handler
+	// ("export") and the floor.
+	type pair struct{ export, floor Row }
+	run2 := func(f *Fakes, tag string, n int, latency time.Duration, proto string, env ...string) (pair, error) {
+		var t pair
 		var err error
 		if t.export, err = measure(ctx, o.Spawner, f, "export", "export", fmt.Sprintf("%sexport-%d", tag, n), n, latency, proto, env); err != nil {
 			return t, err
 		}
 		WriteRow(w, t.export)
-		if t.sdk, err = measure(ctx, o.Spawner, f, "export", "sdk-decode", fmt.Sprintf("%ssdk-%d", tag, n), n, latency, proto, append([]string{"MANIFEST_SDK_DECODE=true"}, env...)); err != nil {
-			return t, err
-		}
-		WriteRow(w, t.sdk)
 		if t.floor, err = measure(ctx, o.Spawner, f, "floor", "floor", fmt.Sprintf("%sfloor-%d", tag, n), n, latency, proto, env); err != nil {
 			return t, err
 		}
 		WriteRow(w, t.floor)
 		return t, nil
 	}
-	var trios []trio
+	var trios []pair
 	for _, n := range o.Sizes {
-		t, err := run3(fakes, "", n, 0, "http")
+		t, err := run2(fakes, "", n, 0, "http")
 		if err != nil {
 			return err
 		}
@@ -74,23 +68,23 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 	}
 	// A warm process: Lambda runs every invocation after the first in a
 	// process whose heap already holds the pages a first run faulted in.
-	var warm []trio
+	var warm []pair
 	for _, n := range o.WarmSizes {
-		t, err := run3(fakes, "warm-", n, 0, "http", warmEnv)
+		t, err := run2(fakes, "warm-", n, 0, "http", warmEnv)
 		if err != nil {
 			return err
 		}
 		warm = append(warm, t)
 	}
 	s3 := fakes.S3.Stats()
-	var tls *trio
+	var tls *pair
 	if o.HTTPSItems > 0 {
 		tf, err := StartFakes(true, o.Dir)
 		if err != nil {
 			return err
 		}
 		defer tf.Close()
-		t, err := run3(tf, "", o.HTTPSItems, 0, "https")
+		t, err := run2(tf, "", o.HTTPSItems, 0, "https")
 		if err != nil {
 			return err
 		}
@@ -98,11 +92,11 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 		ts := tf.S3.Stats()
 		fmt.Fprintf(w, "  (https: S3 parts sent with a SHA-256 payload hash: %d, unsigned: %d)\n", ts.Signed, ts.Unsigned)
 	}
-	var pipe trio
+	var pipe pair
 	var pipeFetch Row
 	if o.PipelinePages > 0 {
 		_, perPage := pageItems(1<<30, 1)
-		if pipe, err = run3(fakes, "pipe-", o.PipelinePages*perPage, o.Latency, "http"); err != nil {
+		if pipe, err = run2(fakes, "pipe-", o.PipelinePages*perPage, o.Latency, "http"); err != nil {
 			return err
 		}
 		// What fetching alone costs on the critical path: the floor without
@@ -125,7 +119,7 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 	}
 
 	fmt.Fprintf(w, "\nS3 over http: %d parts sent with a SHA-256 payload hash, %d unsigned; requests %v\n", s3.Signed, s3.Unsigned, s3.Requests)
-	fmt.Fprintln(w, "\nCPU, whole handler / floor (target <= 1.5): fast path (export), and before it (sdk-decode)")
+	fmt.Fprintln(w, "\nCPU, whole handler / floor (target <= 1.5)")
 	all := slices.Clone(trios)
 	all = append(all, warm...)
 	if tls != nil {
@@ -135,16 +129,15 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 	for _, t := range all {
 		r := t.export.CPU.Seconds() / t.floor.CPU.Seconds()
 		worstCPU = max(worstCPU, r)
-		fmt.Fprintf(w, "  %-22s %.2fx  (%.2f vs %.2f CPU s/GB); sdk-decode %.2fx (%.2f CPU s/GB)\n", t.export.Name, r, t.export.CPUPerGB(), t.floor.CPUPerGB(),
-			t.sdk.CPU.Seconds()/t.floor.CPU.Seconds(), t.sdk.CPUPerGB())
+		fmt.Fprintf(w, "  %-22s %.2fx  (%.2f vs %.2f CPU s/GB)\n", t.export.Name, r, t.export.CPUPerGB(), t.floor.CPUPerGB())
 	}
 	var worstRatio, peakHi float64
 	if len(trios) > 0 {
 		fmt.Fprintln(w, "\nPeak RSS (target: the largest run <= 64 MiB and <= 1.1x the smallest):")
 		lo, hi := trios[0], trios[len(trios)-1]
 		for _, t := range trios {
-			fmt.Fprintf(w, "  %-22s %6.1f MiB (%.2fx the smallest); sdk-decode %6.1f MiB\n", t.export.Name, mib(t.export.PeakRSS),
-				float64(t.export.PeakRSS)/float64(lo.export.PeakRSS), mib(t.sdk.PeakRSS))
+			fmt.Fprintf(w, "  %-22s %6.1f MiB (%.2fx the smallest)\n", t.export.Name, mib(t.export.PeakRSS),
+				float64(t.export.PeakRSS)/float64(lo.export.PeakRSS))
 		}
 		worstRatio, peakHi = float64(hi.export.PeakRSS)/float64(lo.export.PeakRSS), mib(hi.export.PeakRSS)
 		if len(trios) > 2 {
@@ -168,10 +161,10 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 				per(r.Wall-ideal, r.Pages), per(r.Overshoot, r.Requests), per(r.ClientGap, r.Requests-1))
 		}
 		pipeRatio = pipe.export.Wall.Seconds() / ideal.Seconds()
-		fmt.Fprintf(w, "\nPipelining, %s per page (request read to last byte sent), %d pages, target <= 1.05x pages x latency:\n  export %s\n  sdk-decode %s\n  floor %s\n  fetch only (no json.Valid) %s\n",
-			o.Latency, pipe.export.Pages, over(pipe.export), over(pipe.sdk), over(pipe.floor), over(pipeFetch))
+		fmt.Fprintf(w, "\nPipelining, %s per page (request read to last byte sent), %d pages, target <= 1.05x pages x latency:\n  export %s\n  floor %s\n  fetch only (no json.Valid) %s\n",
+			o.Latency, pipe.export.Pages, over(pipe.export), over(pipe.floor), over(pipeFetch))
 	}
-	// Requests per page: the target is the fast path's; the other rows'
+	// Requests per page: the target is the export's; the floor's
 	// re-fetches are reported beside it.
 	var maxReq float64
 	var refetched, otherRefetched int
@@ -182,7 +175,7 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 	}
 	for _, t := range all {
 		maxReq, refetched = max(maxReq, t.export.ReqPage), refetched+t.export.Refetchd
-		otherRefetched += t.sdk.Refetchd + t.floor.Refetchd
+		otherRefetched += t.floor.Refetchd
 		items, mallocs = items+t.export.Items, mallocs+t.export.Mallocs
 	}
 	fmt.Fprintln(w, "\nTargets (this run):")
@@ -203,7 +196,7 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 		fmt.Fprintf(w, "  pipelining <= 1.05x:               %.3fx  %s  (%.3fx the %s the fake took to serve the pages, its lateness included)\n",
 			pipeRatio, verdict(pipeRatio <= 1.05), pipe.export.Wall.Seconds()/served.Seconds(), served.Round(time.Millisecond))
 	}
-	fmt.Fprintf(w, "  requests per page = 1.000 (export): worst %.3f, %d re-fetches  %s  (sdk-decode and floor rows: %d re-fetches)\n",
+	fmt.Fprintf(w, "  requests per page = 1.000 (export): worst %.3f, %d re-fetches  %s  (floor rows: %d re-fetches)\n",
 		maxReq, refetched, verdict(maxReq == 1 && refetched == 0), otherRefetched)
 	if o.E2EItems > 0 {
 		if err := driveE2E(ctx, o, w); err != nil {

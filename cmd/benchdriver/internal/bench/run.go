@@ -134,7 +134,7 @@ type FloorResult struct {
 }
 
 // Floor pages through table's partition TENANT#bench with db (the
-// handler's own client) and query.Pages, and does the least any export must
+// handler's own client), paging on LastEvaluatedKey, and does the least any export must
 // do with each response: the SDK signs, sends, retries and checks the
 // CRC32, then a deserialize middleware reads the whole body, runs
 // json.Valid over it and hands the SDK only the LastEvaluatedKey, so no
@@ -151,9 +151,18 @@ func floor(ctx context.Context, db query.API, table string, validate bool) (Floo
 		KeyConditionExpression:    aws.String("PK = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "TENANT#bench"}},
 	}
-	qr, err := query.Pages(ctx, floorAPI{db, &res.Bytes, validate}, in, 0, 0, func(*query.Page) error { return nil })
-	res.Pages = qr.Pages
-	return res, err
+	api := floorAPI{db, &res.Bytes, validate}
+	for {
+		out, err := api.Query(ctx, in)
+		if err != nil {
+			return res, fmt.Errorf("floor: page %d: %w", res.Pages+1, err)
+		}
+		res.Pages++
+		if len(out.LastEvaluatedKey) == 0 {
+			return res, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
 }
 
 // floorAPI adds floorMiddleware to every Query.

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/allma/ddb-query-to-s3-manifest/cmd/manifest-cli/internal/progress"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbwire"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -196,7 +198,7 @@ func TestFirstLimit(t *testing.T) {
 	}
 }
 
-// fakeDynamoDB returns pages of items, or blocks until ctx ends when block
+// fakeDynamoDB returns pages of items as raw bodies, or blocks until ctx ends when block
 // is set.
 type fakeDynamoDB struct {
 	pages [][]map[string]types.AttributeValue
@@ -205,7 +207,7 @@ type fakeDynamoDB struct {
 	calls int
 }
 
-func (f *fakeDynamoDB) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+func (f *fakeDynamoDB) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	if f.block {
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -213,12 +215,15 @@ func (f *fakeDynamoDB) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...
 	if f.err != nil {
 		return nil, f.err
 	}
-	out := &dynamodb.QueryOutput{Items: f.pages[f.calls]}
+	page := f.pages[f.calls]
 	f.calls++
+	var lek map[string]types.AttributeValue
 	if f.calls < len(f.pages) {
-		out.LastEvaluatedKey = map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "next"}}
+		lek = map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "next"}}
 	}
-	return out, nil
+	// A raw body, read by a real client through the capture middleware.
+	body := ddbwire.Body(page, lek)
+	return ddbwire.Client(func(*http.Request) []byte { return body }).Query(ctx, in, optFns...)
 }
 
 // fakeS3 records single-part uploads; the manifests here are small.

@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 )
@@ -126,5 +126,5 @@ func dynamoJSON(m map[string]types.AttributeValue) (json.RawMessage, error) {
 	if len(m) == 0 {
 		return nil, nil
 	}
-	return jsonl.AppendDynamoJSON(nil, m)
+	return lines.AppendDynamoJSON(nil, m)
 }

@@ -1,8 +1,10 @@
-package wire
+package query
 
 import (
 	"cmp"
 	"slices"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonlex"
 )
 
 // Follower delimits the arrays that open at depth 1 of a body while the
@@ -39,7 +41,7 @@ func (f *Follower) Follow(body []byte) {
 	i, depth := f.i, f.depth
 	if f.inString {
 		// The string that was open when the last piece ended.
-		if i = closeQuote(body, i-1); i < 0 {
+		if i = jsonlex.CloseQuote(body, i-1); i < 0 {
 			f.i = len(body)
 			return
 		}
@@ -49,7 +51,7 @@ func (f *Follower) Follow(body []byte) {
 	for ; i < len(body); i++ {
 		switch body[i] {
 		case '"':
-			q := closeQuote(body, i)
+			q := jsonlex.CloseQuote(body, i)
 			if q < 0 {
 				f.i, f.depth, f.inString = len(body), depth, true
 				return

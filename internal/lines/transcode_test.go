@@ -1,44 +1,53 @@
-package wire_test
+package lines_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonlex"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbwire"
 )
 
-const defaultSeed = 20260317
+// transcodeSeed makes the transcoder's property test reproducible by
+// default; -transcode-seed 0 draws a time-based seed (logged).
+const transcodeSeed = 20260317
 
 var (
-	seedFlag  = flag.Uint64("seed", defaultSeed, "seed of the property tests (0: time-based, logged)")
-	itemsFlag = flag.Int("items", 3000, "random items per property test")
+	transcodeSeedFlag  = flag.Uint64("transcode-seed", transcodeSeed, "seed of the transcoder's property test (0: time-based, logged)")
+	transcodeItemsFlag = flag.Int("transcode-items", 3000, "random items in the transcoder's property test")
 )
 
-var formats = []jsonl.Format{jsonl.Plain, jsonl.DynamoDB}
+var formats = []config.Format{config.Plain, config.DynamoDB}
 
 // encodeLines is what the export writes today: jsonl's encoder on each item,
 // a newline after each.
-func encodeLines(t testing.TB, f jsonl.Format, items []map[string]types.AttributeValue) ([]byte, error) {
+func encodeLines(t testing.TB, f config.Format, items []map[string]types.AttributeValue) ([]byte, error) {
 	t.Helper()
-	enc := jsonl.NewEncoder(f)
+	enc := lines.NewEncoder(f)
 	var out []byte
 	for i, it := range items {
 		var err error
 		start := len(out)
 		out, err = enc.AppendItem(out, it)
 		if err != nil {
-			return out[:start], &wire.ItemError{Index: i, Err: err}
+			return out[:start], &lines.ItemError{Index: i, Err: err}
 		}
 		out = append(out, '\n')
 	}
@@ -50,15 +59,15 @@ func encodeLines(t testing.TB, f jsonl.Format, items []map[string]types.Attribut
 // Scan and Items must give exactly jsonl's lines for the original items, and
 // for the items as the SDK decodes the same body.
 func TestProperty(t *testing.T) {
-	r := attrtest.SeededRand(t, *seedFlag)
-	w := wireWriter{r}
-	trs := map[jsonl.Format]*wire.Transcoder{}
+	r := attrtest.SeededRand(t, *transcodeSeedFlag)
+	w := ddbwire.Writer{R: r}
+	trs := map[config.Format]*lines.Transcoder{}
 	for _, f := range formats {
-		trs[f] = wire.NewTranscoder(f)
+		trs[f] = lines.NewTranscoder(f)
 	}
-	var p wire.Page
+	var p lines.Page
 	done := 0
-	for page := 0; done < *itemsFlag; page++ {
+	for page := 0; done < *transcodeItemsFlag; page++ {
 		n := r.IntN(8)
 		items := make([]map[string]types.AttributeValue, n)
 		for i := range items {
@@ -69,12 +78,12 @@ func TestProperty(t *testing.T) {
 		if r.IntN(2) == 0 {
 			lek = map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "é/\"x"}, "sk": &types.AttributeValueMemberN{Value: "12"}}
 		}
-		body := w.body(items, lek)
-		resp, err := wire.Scan(body)
+		body := w.Body(items, lek)
+		resp, err := query.Scan(body)
 		if err != nil {
 			t.Fatalf("page %d: Scan: %v\n%s", page, err, body)
 		}
-		if rl, err := wire.Locate(body); err != nil || !bytes.Equal(rl.Items, resp.Items) || !bytes.Equal(rl.LastEvaluatedKey, resp.LastEvaluatedKey) || rl.Count != resp.Count || rl.ScannedCount != resp.ScannedCount {
+		if rl, err := query.Locate(body); err != nil || !bytes.Equal(rl.Items, resp.Items) || !bytes.Equal(rl.LastEvaluatedKey, resp.LastEvaluatedKey) || rl.Count != resp.Count || rl.ScannedCount != resp.ScannedCount {
 			t.Fatalf("page %d: Locate %+v, %v; Scan %+v", page, rl, err, resp)
 		}
 		if resp.Count != n {
@@ -202,9 +211,9 @@ func TestItemsErrors(t *testing.T) {
 			body := []byte(`{"Items":` + tc.items + `,"Count":1}`)
 			out, sdkErr := sdkDecode(t, body)
 			for _, f := range formats {
-				var p wire.Page
-				err := wire.NewTranscoder(f).Items(&p, []byte(tc.items))
-				var se *wire.SyntaxError
+				var p lines.Page
+				err := lines.NewTranscoder(f).Items(&p, []byte(tc.items))
+				var se *jsonlex.SyntaxError
 				if tc.syntax {
 					if !errors.As(err, &se) {
 						t.Fatalf("%v: got %v (lines %q), want a *SyntaxError", f, err, p.Lines)
@@ -242,12 +251,12 @@ func TestItemsAllocs(t *testing.T) {
 	for i := range items {
 		items[i] = attrtest.RandomItem(r, attrtest.Options{})
 	}
-	body := wireWriter{r}.body(items, nil)
+	body := ddbwire.Writer{R: r}.Body(items, nil)
 	for _, f := range formats {
-		tr := wire.NewTranscoder(f)
-		var p wire.Page
+		tr := lines.NewTranscoder(f)
+		var p lines.Page
 		allocs := testing.AllocsPerRun(20, func() {
-			resp, err := wire.Scan(body)
+			resp, err := query.Scan(body)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -260,4 +269,12 @@ func TestItemsAllocs(t *testing.T) {
 			t.Errorf("%v: %.1f allocations per page, want 0", f, allocs)
 		}
 	}
+}
+
+// sdkDecode decodes body as the SDK decodes a Query response, through a real
+// client whose HTTP client answers with body.
+func sdkDecode(t testing.TB, body []byte) (*dynamodb.QueryOutput, error) {
+	t.Helper()
+	c := ddbwire.Client(func(*http.Request) []byte { return body })
+	return c.Query(context.Background(), &dynamodb.QueryInput{TableName: aws.String("t")})
 }

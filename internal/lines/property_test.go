@@ -1,4 +1,4 @@
-package jsonl_test
+package lines_test
 
 import (
 	"bytes"
@@ -7,11 +7,13 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
 )
 
 // defaultSeed makes the property tests reproducible by default; -seed 0
@@ -66,7 +68,7 @@ func checkLine(t *testing.T, line []byte) {
 // encoding/json, to attr.PlainItem's projection.
 func TestPropertyPlain(t *testing.T) {
 	r := attrtest.SeededRand(t, *seedFlag)
-	e := jsonl.NewEncoder(jsonl.Plain)
+	e := lines.NewEncoder(config.Plain)
 	var buf []byte
 	for i := range *itemsFlag {
 		it := attrtest.RandomItem(r, attrtest.VariedOptions(r, 300_000))
@@ -88,7 +90,7 @@ func TestPropertyPlain(t *testing.T) {
 // encoding/json and attr.ItemFromJSON, to the same item, exactly.
 func TestPropertyDynamoDB(t *testing.T) {
 	r := attrtest.SeededRand(t, *seedFlag)
-	e := jsonl.NewEncoder(jsonl.DynamoDB)
+	e := lines.NewEncoder(config.DynamoDB)
 	var buf []byte
 	for i := range *itemsFlag {
 		it := attrtest.RandomItem(r, attrtest.VariedOptions(r, 300_000))
@@ -182,7 +184,7 @@ func marshalReference(t *testing.T, item map[string]types.AttributeValue) []byte
 // byte for byte the same as, what encoding/json writes.
 func TestPropertyPlainMatchesEncodingJSON(t *testing.T) {
 	r := attrtest.SeededRand(t, *seedFlag)
-	e := jsonl.NewEncoder(jsonl.Plain)
+	e := lines.NewEncoder(config.Plain)
 	var buf []byte
 	for i := range *itemsFlag {
 		it := attrtest.RandomItem(r, attrtest.VariedOptions(r, 300_000))
@@ -205,8 +207,8 @@ func TestPropertyPlainMatchesEncodingJSON(t *testing.T) {
 // per item, in both formats.
 func TestAppendItemAllocations(t *testing.T) {
 	it := benchItem()
-	for _, f := range []jsonl.Format{jsonl.Plain, jsonl.DynamoDB} {
-		e := jsonl.NewEncoder(f)
+	for _, f := range []config.Format{config.Plain, config.DynamoDB} {
+		e := lines.NewEncoder(f)
 		buf, err := e.AppendItem(nil, it)
 		if err != nil {
 			t.Fatal(err)
@@ -233,7 +235,7 @@ func TestRandomItemsAreValid(t *testing.T) {
 		}
 		// Reading the item's DynamoDB JSON with attr.ItemFromJSON applies
 		// DynamoDB's rules: number limits, empty and duplicate sets, depth.
-		line, err := jsonl.AppendDynamoJSON(nil, it)
+		line, err := lines.AppendDynamoJSON(nil, it)
 		if err != nil {
 			t.Fatalf("item %d: %v", i, err)
 		}

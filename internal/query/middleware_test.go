@@ -1,4 +1,4 @@
-package wire_test
+package query_test
 
 import (
 	"bytes"
@@ -22,9 +22,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/google/go-cmp/cmp"
 
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonlex"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/wire"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbwire"
 )
 
 // reply is how the fake answers one request.
@@ -125,7 +130,7 @@ func testPage(t *testing.T) ([]byte, []map[string]types.AttributeValue, map[stri
 		items[i] = attrtest.RandomItem(r, attrtest.Options{})
 	}
 	lek := map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "p\u00e9"}, "sk": &types.AttributeValueMemberN{Value: "42"}}
-	return wireWriter{r}.body(items, lek), items, lek
+	return ddbwire.Writer{R: r}.Body(items, lek), items, lek
 }
 
 func TestMiddleware(t *testing.T) {
@@ -141,11 +146,11 @@ func TestMiddleware(t *testing.T) {
 		{name: "truncated once", replies: []reply{truncated, good}, requests: 2},
 		{name: "throttled once", replies: []reply{throttled, good}, requests: 2},
 		{name: "bad CRC always", replies: []reply{badCRC}, requests: 3, wantErr: func(err error) bool {
-			var ce *wire.ChecksumError
+			var ce *query.ChecksumError
 			return errors.As(err, &ce)
 		}},
 		{name: "truncated always", replies: []reply{truncated}, requests: 3, wantErr: func(err error) bool {
-			var re *wire.RetryableError
+			var re *query.RetryableError
 			return errors.As(err, &re)
 		}},
 		{name: "validation error untouched", replies: []reply{invalid}, requests: 1, wantErr: func(err error) bool {
@@ -156,9 +161,9 @@ func TestMiddleware(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t, body, tc.replies...)
-			c := f.client(wire.WithRawItems)
-			var capt wire.Capture
-			out, err := c.Query(wire.WithCapture(context.Background(), &capt), queryInput())
+			c := f.client(query.WithRawItems)
+			var capt query.Capture
+			out, err := c.Query(query.WithCapture(context.Background(), &capt), queryInput())
 			if got := f.requests.Load(); got != tc.requests {
 				t.Errorf("%d requests, want %d", got, tc.requests)
 			}
@@ -181,14 +186,13 @@ func TestMiddleware(t *testing.T) {
 			if d := attrtest.ExactDiff(lek, out.LastEvaluatedKey); d != "" {
 				t.Errorf("LastEvaluatedKey (-want +got):\n%s", d)
 			}
-			for _, fm := range formats {
-				var p wire.Page
-				if err := wire.NewTranscoder(fm).Items(&p, capt.Response.Items); err != nil {
+			for _, fm := range []config.Format{config.Plain, config.DynamoDB} {
+				var p lines.Page
+				if err := lines.NewTranscoder(fm).Items(&p, capt.Response.Items); err != nil {
 					t.Fatal(err)
 				}
-				want, _ := encodeLines(t, fm, items)
-				if !bytes.Equal(p.Lines, want) {
-					t.Fatalf("%v: lines differ:\n%s", fm, lineDiff(want, p.Lines))
+				if diff := cmp.Diff(encodeLines(t, fm, items), string(p.Lines)); diff != "" {
+					t.Fatalf("%v: lines differ (-encoder +transcoder):\n%s", fm, diff)
 				}
 			}
 		})
@@ -200,7 +204,7 @@ func TestMiddleware(t *testing.T) {
 func TestMiddlewareWithoutCapture(t *testing.T) {
 	body, items, _ := testPage(t)
 	f := newFake(t, body, good)
-	out, err := f.client(wire.WithRawItems).Query(context.Background(), queryInput())
+	out, err := f.client(query.WithRawItems).Query(context.Background(), queryInput())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,12 +225,12 @@ func TestMiddlewareOrder(t *testing.T) {
 			return nil
 		})
 	}
-	if _, err := f.client(wire.WithRawItems, record).Query(context.Background(), queryInput()); err != nil {
+	if _, err := f.client(query.WithRawItems, record).Query(context.Background(), queryInput()); err != nil {
 		t.Fatal(err)
 	}
 	i := slices.Index(ids, "DynamoDB:ResponseChecksumValidation")
-	if i < 0 || i+1 >= len(ids) || ids[i+1] != wire.MiddlewareID {
-		t.Fatalf("deserialize step %v: want %s right after the checksum validation", ids, wire.MiddlewareID)
+	if i < 0 || i+1 >= len(ids) || ids[i+1] != query.MiddlewareID {
+		t.Fatalf("deserialize step %v: want %s right after the checksum validation", ids, query.MiddlewareID)
 	}
 	t.Logf("deserialize step, outermost first: %v", ids)
 }
@@ -262,8 +266,8 @@ func TestMiddlewareMalformed(t *testing.T) {
 		{body: `{"Items":[{"a":{"N":1}}],"Count":1,"LastEvaluatedKey":{"pk":{"S":"p"}}}`},
 	} {
 		f := newFake(t, []byte(tc.body), good)
-		var capt wire.Capture
-		out, err := f.client(wire.WithRawItems).Query(wire.WithCapture(context.Background(), &capt), queryInput())
+		var capt query.Capture
+		out, err := f.client(query.WithRawItems).Query(query.WithCapture(context.Background(), &capt), queryInput())
 		if got := f.requests.Load(); got != 1 {
 			t.Errorf("%s: %d requests, want 1", tc.body, got)
 		}
@@ -279,9 +283,9 @@ func TestMiddlewareMalformed(t *testing.T) {
 		if len(out.LastEvaluatedKey) != 1 {
 			t.Errorf("%s: LastEvaluatedKey %v", tc.body, out.LastEvaluatedKey)
 		}
-		var p wire.Page
-		var se *wire.SyntaxError
-		if err := wire.NewTranscoder(formats[0]).Items(&p, capt.Response.Items); !errors.As(err, &se) {
+		var p lines.Page
+		var se *jsonlex.SyntaxError
+		if err := lines.NewTranscoder(config.Plain).Items(&p, capt.Response.Items); !errors.As(err, &se) {
 			t.Errorf("%s: Items: %v, want a *SyntaxError", tc.body, err)
 		}
 	}
@@ -293,12 +297,27 @@ func TestMiddlewareMalformed(t *testing.T) {
 func TestMiddlewareOnce(t *testing.T) {
 	body, items, _ := testPage(t)
 	f := newFake(t, body, good)
-	var c wire.Capture
-	out, err := f.client(wire.WithRawItems).Query(wire.WithCapture(context.Background(), &c), queryInput(), wire.WithRawItems)
+	var c query.Capture
+	out, err := f.client(query.WithRawItems).Query(query.WithCapture(context.Background(), &c), queryInput(), query.WithRawItems)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Attempts != 1 || int(out.Count) != len(items) || c.Response.Items == nil {
 		t.Fatalf("attempts %d, Count %d, items captured %v; want 1, %d, true", c.Attempts, out.Count, c.Response.Items != nil, len(items))
 	}
+}
+
+// encodeLines is the Encoder's lines for items.
+func encodeLines(t *testing.T, f config.Format, items []map[string]types.AttributeValue) string {
+	t.Helper()
+	enc := lines.NewEncoder(f)
+	var out []byte
+	for _, it := range items {
+		var err error
+		if out, err = enc.AppendItem(out, it); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, '\n')
+	}
+	return string(out)
 }

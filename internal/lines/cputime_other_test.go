@@ -1,6 +1,6 @@
 //go:build !unix
 
-package jsonl_test
+package lines_test
 
 // processCPU is not measured on this platform: benchmarks report 0.
 func processCPU() int64 { return 0 }

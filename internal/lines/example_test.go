@@ -1,11 +1,13 @@
-package jsonl_test
+package lines_test
 
 import (
 	"fmt"
 	"os"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 )
 
 // One encoder and one buffer serve every item; each line ends in '\n'.
@@ -21,8 +23,8 @@ func ExampleEncoder_AppendItem() {
 			"note": &types.AttributeValueMemberNULL{Value: true},
 		},
 	}
-	for _, f := range []jsonl.Format{jsonl.Plain, jsonl.DynamoDB} {
-		e := jsonl.NewEncoder(f)
+	for _, f := range []config.Format{config.Plain, config.DynamoDB} {
+		e := lines.NewEncoder(f)
 		var line []byte
 		for _, item := range items {
 			var err error
@@ -47,7 +49,7 @@ func ExampleAppendDynamoJSON() {
 		"sk": &types.AttributeValueMemberN{Value: "42"},
 		"pk": &types.AttributeValueMemberS{Value: "USER#1"},
 	}
-	out, err := jsonl.AppendDynamoJSON(nil, key)
+	out, err := lines.AppendDynamoJSON(nil, key)
 	fmt.Println(string(out), err)
 	// Output: {"pk":{"S":"USER#1"},"sk":{"N":"42"}} <nil>
 }

@@ -1,13 +1,15 @@
-package jsonl_test
+package lines_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 )
 
 type (
@@ -40,35 +42,6 @@ func nestM(depth int, v types.AttributeValue) types.AttributeValue {
 		v = &avM{Value: item{"a": v}}
 	}
 	return v
-}
-
-func TestParseFormat(t *testing.T) {
-	tests := []struct {
-		in   string
-		want jsonl.Format
-		err  string
-	}{
-		{"", jsonl.Plain, ""},
-		{"plain", jsonl.Plain, ""},
-		{"dynamodb", jsonl.DynamoDB, ""},
-		{"DynamoDB", jsonl.Plain, `unknown format "DynamoDB": expected "plain" or "dynamodb"`},
-		{"json", jsonl.Plain, `unknown format "json": expected "plain" or "dynamodb"`},
-	}
-	for _, tc := range tests {
-		got, err := jsonl.ParseFormat(tc.in)
-		gotErr := ""
-		if err != nil {
-			gotErr = err.Error()
-		}
-		if got != tc.want || gotErr != tc.err {
-			t.Errorf("ParseFormat(%q) = %v, %q; want %v, %q", tc.in, got, gotErr, tc.want, tc.err)
-		}
-	}
-	for f, want := range map[jsonl.Format]string{jsonl.Plain: "plain", jsonl.DynamoDB: "dynamodb", 7: "Format(7)"} {
-		if got := f.String(); got != want {
-			t.Errorf("Format(%d).String() = %q, want %q", f, got, want)
-		}
-	}
 }
 
 func TestAppendItem(t *testing.T) {
@@ -194,13 +167,13 @@ func TestAppendItem(t *testing.T) {
 		},
 	}
 	for _, tc := range tests {
-		for _, f := range []jsonl.Format{jsonl.Plain, jsonl.DynamoDB} {
+		for _, f := range []config.Format{config.Plain, config.DynamoDB} {
 			t.Run(tc.name+"/"+f.String(), func(t *testing.T) {
 				want := tc.plain
-				if f == jsonl.DynamoDB {
+				if f == config.DynamoDB {
 					want = tc.dynamo
 				}
-				got, err := jsonl.NewEncoder(f).AppendItem([]byte("prefix\n"), tc.item)
+				got, err := lines.NewEncoder(f).AppendItem([]byte("prefix\n"), tc.item)
 				if err != nil {
 					t.Fatalf("AppendItem: %v", err)
 				}
@@ -301,20 +274,20 @@ func TestAppendItemErrors(t *testing.T) {
 		},
 	}
 	for _, tc := range tests {
-		for _, f := range []jsonl.Format{jsonl.Plain, jsonl.DynamoDB} {
+		for _, f := range []config.Format{config.Plain, config.DynamoDB} {
 			t.Run(tc.name+"/"+f.String(), func(t *testing.T) {
 				want := tc.plain
-				if f == jsonl.DynamoDB && tc.dynamo != "" {
+				if f == config.DynamoDB && tc.dynamo != "" {
 					want = tc.dynamo
 				}
 				dst := []byte("prefix\n")
-				got, err := jsonl.NewEncoder(f).AppendItem(dst, tc.item)
+				got, err := lines.NewEncoder(f).AppendItem(dst, tc.item)
 				if err == nil {
 					t.Fatalf("AppendItem = %q, want error %q", got, want)
 				}
-				var je *jsonl.Error
+				var je *lines.Error
 				if !errors.As(err, &je) {
-					t.Errorf("error is %T, want *jsonl.Error", err)
+					t.Errorf("error is %T, want *lines.Error", err)
 				}
 				if diff := cmp.Diff(want, err.Error()); diff != "" {
 					t.Errorf("error (-want +got):\n%s", diff)
@@ -330,7 +303,7 @@ func TestAppendItemErrors(t *testing.T) {
 // TestEncoderReuse checks that an encoder gives the same bytes when reused,
 // after an error too, and that its scratch space does not leak between items.
 func TestEncoderReuse(t *testing.T) {
-	e := jsonl.NewEncoder(jsonl.Plain)
+	e := lines.NewEncoder(config.Plain)
 	a := item{"z": &avM{Value: item{"y": &avS{Value: "1"}, "x": &avS{Value: "2"}}}, "a": &avN{Value: "1"}}
 	b := item{"m": &avM{Value: item{"k": &avBOOL{}}}}
 	bad := item{"a": &avM{Value: item{"b": &avM{Value: item{"c": &avN{Value: "x"}}}, "a": &avS{}}}}
@@ -352,7 +325,7 @@ func TestEncoderReuse(t *testing.T) {
 }
 
 func TestAppendDynamoJSON(t *testing.T) {
-	got, err := jsonl.AppendDynamoJSON([]byte(`"lastEvaluatedKey":`), item{"sk": &avN{Value: "10"}, "pk": &avS{Value: "USER#1"}})
+	got, err := lines.AppendDynamoJSON([]byte(`"lastEvaluatedKey":`), item{"sk": &avN{Value: "10"}, "pk": &avS{Value: "USER#1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

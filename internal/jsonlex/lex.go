@@ -1,6 +1,16 @@
-package wire
+// Package jsonlex reads JSON text as DynamoDB sends it, in place and
+// without allocating: strings (found, checked and unescaped as the SDK's
+// decoder does), literals, numbers and whole values, with a *SyntaxError
+// that says where the text went wrong.
+//
+// It is the one lexer of raw Query responses: internal/query locates a
+// response's members with it and internal/lines transcodes the Items array
+// with it, so the two agree on what well-formed means.
+package jsonlex
 
 import (
+	"bytes"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -19,13 +29,16 @@ func (e *SyntaxError) Error() string {
 	return "wire: " + e.Msg + " at offset " + strconv.Itoa(e.Offset)
 }
 
-func syntaxErr(off int, msg string) *SyntaxError { return &SyntaxError{Offset: off, Msg: msg} }
+// Syntax returns a *SyntaxError at offset off saying msg.
+func Syntax(off int, msg string) *SyntaxError { return &SyntaxError{Offset: off, Msg: msg} }
 
-func unexpected(b []byte, i int, want string) *SyntaxError {
+// Unexpected returns a *SyntaxError at b[i] saying that want was expected
+// and what was found instead (the byte, or the end of the input).
+func Unexpected(b []byte, i int, want string) *SyntaxError {
 	if i >= len(b) {
-		return syntaxErr(i, "expected "+want+", got end of input")
+		return Syntax(i, "expected "+want+", got end of input")
 	}
-	return syntaxErr(i, "expected "+want+", got "+strconv.QuoteRune(rune(b[i])))
+	return Syntax(i, "expected "+want+", got "+strconv.QuoteRune(rune(b[i])))
 }
 
 // maxSkipDepth bounds the nesting of JSON values the validator accepts: far
@@ -35,7 +48,9 @@ const maxSkipDepth = 512
 
 func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
 
-func skipSpace(b []byte, i int) int {
+// SkipSpace returns the offset of the first byte at or after b[i] that is
+// not JSON white space.
+func SkipSpace(b []byte, i int) int {
 	for i < len(b) && isSpace(b[i]) {
 		i++
 	}
@@ -62,58 +77,58 @@ func special(v uint64) uint64 {
 	return ((q-lo8) & ^q | (s-lo8) & ^s | (v-lo8*0x20) & ^v | v) & hi8
 }
 
-// str is a scanned JSON string: b[start:end] is its content between the
+// String is a scanned JSON string: b[Start:End] is its content between the
 // quotes, as written.
-type str struct {
-	start, end int
-	escaped    bool // holds a backslash
-	nonASCII   bool // holds a byte >= 0x80
+type String struct {
+	Start, End int
+	Escaped    bool // holds a backslash
+	NonASCII   bool // holds a byte >= 0x80
 }
 
-// scanString scans the string starting with the quote at b[i] and returns it
+// ScanString scans the string starting with the quote at b[i] and returns it
 // and the offset after its closing quote. It checks what the SDK's parser
 // checks: no control characters, escapes among \" \\ \/ \b \f \n \r \t \uXXXX.
 // It does not check UTF-8 (neither does the SDK).
-func scanString(b []byte, i int) (str, int, error) {
-	s := str{start: i + 1}
+func ScanString(b []byte, i int) (String, int, error) {
+	s := String{Start: i + 1}
 	i++
 	for {
 		for i+8 <= len(b) && special(load64(b, i)) == 0 {
 			i += 8
 		}
 		if i >= len(b) {
-			return s, i, syntaxErr(s.start-1, "unterminated string")
+			return s, i, Syntax(s.Start-1, "unterminated string")
 		}
 		c := b[i]
 		switch {
 		case c == '"':
-			s.end = i
+			s.End = i
 			return s, i + 1, nil
 		case c == '\\':
-			s.escaped = true
+			s.Escaped = true
 			if i+1 >= len(b) {
-				return s, i, syntaxErr(i, "unterminated escape")
+				return s, i, Syntax(i, "unterminated escape")
 			}
 			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
 				if i+6 > len(b) {
-					return s, i, syntaxErr(i, "incomplete unicode escape")
+					return s, i, Syntax(i, "incomplete unicode escape")
 				}
 				for _, h := range b[i+2 : i+6] {
 					if hexVal(h) < 0 {
-						return s, i, syntaxErr(i, "invalid unicode escape")
+						return s, i, Syntax(i, "invalid unicode escape")
 					}
 				}
 				i += 6
 			default:
-				return s, i, syntaxErr(i, "invalid escape "+strconv.Quote(string(b[i:i+2])))
+				return s, i, Syntax(i, "invalid escape "+strconv.Quote(string(b[i:i+2])))
 			}
 		case c < 0x20:
-			return s, i, syntaxErr(i, "invalid control character in string")
+			return s, i, Syntax(i, "invalid control character in string")
 		case c >= utf8.RuneSelf:
-			s.nonASCII = true
+			s.NonASCII = true
 			i++
 		default:
 			i++
@@ -149,11 +164,11 @@ func getu4(s []byte) rune {
 	return r
 }
 
-// unquote appends the content s of a scanned, escaped JSON string to dst,
-// unescaped exactly as the SDK's decoder (a copy of encoding/json's unquote)
+// Unquote appends the content s of a scanned, escaped JSON string to dst,
+// unescaped exactly as the SDK's decoder (a copy of encoding/json's Unquote)
 // does: \uXXXX surrogate pairs joined, a lone surrogate and every byte that
 // is not valid UTF-8 replaced with U+FFFD.
-func unquote(dst, s []byte) []byte {
+func Unquote(dst, s []byte) []byte {
 	for r := 0; r < len(s); {
 		c := s[r]
 		switch {
@@ -198,9 +213,9 @@ func unquote(dst, s []byte) []byte {
 	return dst
 }
 
-// bytesString returns b as a string without copying; the string must not
+// BytesString returns b as a string without copying; the string must not
 // outlive a change to b.
-func bytesString(b []byte) string {
+func BytesString(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
@@ -220,12 +235,12 @@ func scanNumber(b []byte, i int) (int, error) {
 		for i++; i < len(b) && isDigit(b[i]); i++ {
 		}
 	default:
-		return i, unexpected(b, i, "a digit")
+		return i, Unexpected(b, i, "a digit")
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
 		if i >= len(b) || !isDigit(b[i]) {
-			return i, unexpected(b, i, "a digit after the decimal point")
+			return i, Unexpected(b, i, "a digit after the decimal point")
 		}
 		for i++; i < len(b) && isDigit(b[i]); i++ {
 		}
@@ -236,7 +251,7 @@ func scanNumber(b []byte, i int) (int, error) {
 			i++
 		}
 		if i >= len(b) || !isDigit(b[i]) {
-			return i, unexpected(b, i, "a digit in the exponent")
+			return i, Unexpected(b, i, "a digit in the exponent")
 		}
 		for i++; i < len(b) && isDigit(b[i]); i++ {
 		}
@@ -247,33 +262,33 @@ func scanNumber(b []byte, i int) (int, error) {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// scanLiteral scans true, false or null at b[i].
-func scanLiteral(b []byte, i int, lit string) (int, error) {
+// ScanLiteral scans true, false or null at b[i].
+func ScanLiteral(b []byte, i int, lit string) (int, error) {
 	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
-		return i, unexpected(b, i, lit)
+		return i, Unexpected(b, i, lit)
 	}
 	return i + len(lit), nil
 }
 
-// skipValue validates the JSON value starting at b[i] (after white space) and
+// SkipValue validates the JSON value starting at b[i] (after white space) and
 // returns the offset after it. It allocates nothing: nesting is tracked in a
 // bit stack of maxSkipDepth levels.
-func skipValue(b []byte, i int) (int, error) {
+func SkipValue(b []byte, i int) (int, error) {
 	var stack [maxSkipDepth / 64]uint64 // bit set: in an object
 	depth := 0
 	var err error
 	for {
 		// A value.
-		i = skipSpace(b, i)
+		i = SkipSpace(b, i)
 		if i >= len(b) {
-			return i, unexpected(b, i, "a JSON value")
+			return i, Unexpected(b, i, "a JSON value")
 		}
 		switch c := b[i]; {
 		case c == '"':
-			_, i, err = scanString(b, i)
+			_, i, err = ScanString(b, i)
 		case c == '{' || c == '[':
 			if depth == maxSkipDepth {
-				return i, syntaxErr(i, "JSON nested more than "+strconv.Itoa(maxSkipDepth)+" levels deep")
+				return i, Syntax(i, "JSON nested more than "+strconv.Itoa(maxSkipDepth)+" levels deep")
 			}
 			obj := c == '{'
 			if obj {
@@ -282,7 +297,7 @@ func skipValue(b []byte, i int) (int, error) {
 				stack[depth/64] &^= 1 << (depth % 64)
 			}
 			depth++
-			i = skipSpace(b, i+1)
+			i = SkipSpace(b, i+1)
 			closer := byte(']')
 			if obj {
 				closer = '}'
@@ -299,11 +314,11 @@ func skipValue(b []byte, i int) (int, error) {
 			}
 			continue
 		case c == 't':
-			i, err = scanLiteral(b, i, "true")
+			i, err = ScanLiteral(b, i, "true")
 		case c == 'f':
-			i, err = scanLiteral(b, i, "false")
+			i, err = ScanLiteral(b, i, "false")
 		case c == 'n':
-			i, err = scanLiteral(b, i, "null")
+			i, err = ScanLiteral(b, i, "null")
 		default:
 			i, err = scanNumber(b, i)
 		}
@@ -315,12 +330,12 @@ func skipValue(b []byte, i int) (int, error) {
 			if depth == 0 {
 				return i, nil
 			}
-			i = skipSpace(b, i)
+			i = SkipSpace(b, i)
 			obj := stack[(depth-1)/64]&(1<<((depth-1)%64)) != 0
 			if i < len(b) && b[i] == ',' {
 				i++
 				if obj {
-					if i, err = objectKey(b, skipSpace(b, i)); err != nil {
+					if i, err = objectKey(b, SkipSpace(b, i)); err != nil {
 						return i, err
 					}
 				}
@@ -331,7 +346,7 @@ func skipValue(b []byte, i int) (int, error) {
 				closer = '}'
 			}
 			if i >= len(b) || b[i] != closer {
-				return i, unexpected(b, i, "',' or '"+string(closer)+"'")
+				return i, Unexpected(b, i, "',' or '"+string(closer)+"'")
 			}
 			i++
 			depth--
@@ -342,15 +357,65 @@ func skipValue(b []byte, i int) (int, error) {
 // objectKey scans `"key" :` at b[i] and returns the offset after the colon.
 func objectKey(b []byte, i int) (int, error) {
 	if i >= len(b) || b[i] != '"' {
-		return i, unexpected(b, i, "an object key")
+		return i, Unexpected(b, i, "an object key")
 	}
-	_, i, err := scanString(b, i)
+	_, i, err := ScanString(b, i)
 	if err != nil {
 		return i, err
 	}
-	i = skipSpace(b, i)
+	i = SkipSpace(b, i)
 	if i >= len(b) || b[i] != ':' {
-		return i, unexpected(b, i, "':'")
+		return i, Unexpected(b, i, "':'")
 	}
 	return i + 1, nil
+}
+
+// indexQuote returns the offset of the first '"' in b[i:], or -1. Most
+// strings are short: it looks at a few words itself, then hands long ones to
+// bytes.IndexByte.
+func indexQuote(b []byte, i int) int {
+	for n := 0; n < 3 && i+8 <= len(b); n++ {
+		if m := hasQuote(load64(b, i)); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+		i += 8
+	}
+	if i >= len(b) {
+		return -1
+	}
+	j := bytes.IndexByte(b[i:], '"')
+	if j < 0 {
+		return -1
+	}
+	return i + j
+}
+
+// CloseQuote returns the offset of the quote that closes the string whose
+// content goes on after b[i] (its opening quote, or the last byte looked
+// at), or -1 if it is not in b (yet).
+func CloseQuote(b []byte, i int) int {
+	for {
+		q := indexQuote(b, i+1)
+		if q < 0 || !escaped(b, q) {
+			return q
+		}
+		i = q
+	}
+}
+
+// escaped reports whether the quote at b[q] is escaped: preceded by an odd
+// number of backslashes. The walk back stops at the string's opening quote.
+func escaped(b []byte, q int) bool {
+	k := q - 1
+	for b[k] == '\\' {
+		k--
+	}
+	return (q-k)%2 == 0
+}
+
+// hasQuote returns a mask whose lowest set bit is the high bit of the first
+// '"' in v (little-endian), or 0 if there is none.
+func hasQuote(v uint64) uint64 {
+	q := v ^ (lo8 * '"')
+	return (q - lo8) & ^q & hi8
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package jsonl_test
+package lines_test
 
 import "syscall"
 

@@ -1,4 +1,4 @@
-package jsonl
+package lines
 
 import (
 	"encoding/base64"
@@ -7,8 +7,10 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 )
 
 // Error is an item that cannot be written. Path locates the attribute value,
@@ -44,19 +46,16 @@ type entry struct {
 // warmed up. An Encoder is not safe for concurrent use; the zero value is not
 // usable, call NewEncoder.
 type Encoder struct {
-	format Format
+	format config.Format
 	// scratch[level] holds the members of the map being written at nesting
 	// level level (the item is level 0), reused across calls.
 	scratch [attr.MaxDepth + 1][]entry
 }
 
 // NewEncoder returns an encoder writing format f.
-func NewEncoder(f Format) *Encoder {
+func NewEncoder(f config.Format) *Encoder {
 	return &Encoder{format: f}
 }
-
-// Format returns the format e writes.
-func (e *Encoder) Format() Format { return e.format }
 
 // AppendItem appends the JSON object for item, without a trailing newline, to
 // dst and returns the extended buffer. A nil item is written as {}.
@@ -79,7 +78,7 @@ func (e *Encoder) AppendItem(dst []byte, item map[string]types.AttributeValue) (
 // AppendDynamoJSON appends the attribute map m (an item or a key such as
 // LastEvaluatedKey) in DynamoDB JSON to dst, like an Encoder of format DynamoDB.
 func AppendDynamoJSON(dst []byte, m map[string]types.AttributeValue) ([]byte, error) {
-	return NewEncoder(DynamoDB).AppendItem(dst, m)
+	return NewEncoder(config.DynamoDB).AppendItem(dst, m)
 }
 
 // appendMap appends m, a map at nesting level level, as a JSON object with
@@ -113,14 +112,14 @@ func (e *Encoder) appendMap(dst []byte, m map[string]types.AttributeValue, level
 	return append(dst, '}'), nil
 }
 
-// insertionSortMax is the size up to which sortEntries sorts by insertion,
+// entrySortMax is the size up to which sortEntries sorts by insertion,
 // inlining the comparison; most items and maps are this small.
-const insertionSortMax = 16
+const entrySortMax = 16
 
 // sortEntries sorts ents by key in Go string order (UTF-8 bytes, which is
 // code point order).
 func sortEntries(ents []entry) {
-	if len(ents) > insertionSortMax {
+	if len(ents) > entrySortMax {
 		slices.SortFunc(ents, func(a, b entry) int { return strings.Compare(a.key, b.key) })
 		return
 	}
@@ -134,7 +133,7 @@ func sortEntries(ents []entry) {
 // appendValue appends av, a value at nesting level level (top-level attributes
 // are at level 1).
 func (e *Encoder) appendValue(dst []byte, av types.AttributeValue, level int) ([]byte, *Error) {
-	dyn := e.format == DynamoDB
+	dyn := e.format == config.DynamoDB
 	var err *Error
 	switch v := av.(type) {
 	case *types.AttributeValueMemberS:
@@ -297,7 +296,7 @@ func tooDeep() *Error {
 // appendNumber appends the DynamoDB number s: a JSON number in Plain format,
 // the string exactly as given (once checked to be a number) in DynamoDB format.
 func (e *Encoder) appendNumber(dst []byte, s string) ([]byte, *Error) {
-	if e.format == DynamoDB {
+	if e.format == config.DynamoDB {
 		if !attr.IsNumber(s) {
 			return dst, badNumber(s)
 		}

@@ -1,4 +1,4 @@
-package wire
+package query
 
 // End exposes Follower.end to the tests: where the array opening at start
 // ends, if the Follower delimited it.

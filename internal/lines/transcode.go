@@ -1,4 +1,4 @@
-package wire
+package lines
 
 import (
 	"bytes"
@@ -8,9 +8,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonlex"
 )
 
 // Page holds one Query response transcoded into manifest lines.
@@ -38,8 +40,8 @@ func (p *Page) Line(i int) []byte {
 	return p.Lines[start : p.Ends[i]-1]
 }
 
-// ItemError is an item that cannot be written: Err is the *jsonl.Error that
-// jsonl's encoder reports for the item as the SDK decodes it (same Path and
+// ItemError is an item that cannot be written: Err is the *Error that
+// the Encoder reports for the item as the SDK decodes it (same Path and
 // Msg).
 type ItemError struct {
 	Index int // the item's 0-based index in the Items array
@@ -55,17 +57,17 @@ func (e *ItemError) Unwrap() error { return e.Err }
 type member struct {
 	key        string // aliases the input or t.keys
 	start, end int    // output span, comma excluded
-	err        error  // a *jsonl.Error in the member's key or value, else nil
+	err        error  // a *Error in the member's key or value, else nil
 }
 
 // Transcoder turns the Items array of a raw DynamoDB Query response into
-// manifest lines, byte for byte what jsonl's encoder writes for the items
+// manifest lines, byte for byte what the Encoder writes for the items
 // the SDK would decode. It keeps scratch space across calls and allocates
 // nothing per item once warmed up. A Transcoder is not safe for concurrent
 // use; the zero value is not usable, call NewTranscoder.
 type Transcoder struct {
-	format  jsonl.Format
-	enc     *jsonl.Encoder // for its number primitive
+	format  config.Format
+	enc     *Encoder // for its number primitive
 	members [attr.MaxDepth + 1][]member
 	keys    []byte // unescaped keys of the current item
 	str     []byte // an unescaped string
@@ -74,42 +76,42 @@ type Transcoder struct {
 }
 
 // NewTranscoder returns a transcoder writing format f.
-func NewTranscoder(f jsonl.Format) *Transcoder {
-	return &Transcoder{format: f, enc: jsonl.NewEncoder(f)}
+func NewTranscoder(f config.Format) *Transcoder {
+	return &Transcoder{format: f, enc: NewEncoder(f)}
 }
 
 // Format returns the format t writes.
-func (t *Transcoder) Format() jsonl.Format { return t.format }
+func (t *Transcoder) Format() config.Format { return t.format }
 
 // Items appends to p one line for each item of items, the raw JSON array of
 // a Query response's "Items" in DynamoDB JSON ([{"attr":{"S":"..."}}, ...]),
 // and adds their ends and count.
 //
-// An item that jsonl's encoder could not write (a number that is not one, a
+// An item that the Encoder could not write (a number that is not one, a
 // string that is not UTF-8, nesting deeper than attr.MaxDepth, a value the
 // SDK decodes as nil) is an *ItemError; input that is not JSON or not shaped
 // as Items is a *SyntaxError. On error p holds the lines of the items before
 // the failing one.
 func (t *Transcoder) Items(p *Page, items []byte) error {
-	i := skipSpace(items, 0)
+	i := jsonlex.SkipSpace(items, 0)
 	if i < len(items) && items[i] == 'n' { // null: no items
-		if i, err := scanLiteral(items, i, "null"); err != nil {
+		if i, err := jsonlex.ScanLiteral(items, i, "null"); err != nil {
 			return err
-		} else if i = skipSpace(items, i); i != len(items) {
-			return unexpected(items, i, "end of Items")
+		} else if i = jsonlex.SkipSpace(items, i); i != len(items) {
+			return jsonlex.Unexpected(items, i, "end of Items")
 		}
 		return nil
 	}
 	if i >= len(items) || items[i] != '[' {
-		return unexpected(items, i, "'['")
+		return jsonlex.Unexpected(items, i, "'['")
 	}
-	i = skipSpace(items, i+1)
+	i = jsonlex.SkipSpace(items, i+1)
 	if i < len(items) && items[i] == ']' {
 		return trailing(items, i+1)
 	}
 	for n := 0; ; n++ {
 		if i >= len(items) || items[i] != '{' {
-			return unexpected(items, i, "an item ('{')")
+			return jsonlex.Unexpected(items, i, "an item ('{')")
 		}
 		start := len(p.Lines)
 		t.keys = t.keys[:0]
@@ -117,12 +119,12 @@ func (t *Transcoder) Items(p *Page, items []byte) error {
 		p.Lines, i, err = t.appendMap(p.Lines, items, i, 0)
 		if err != nil {
 			p.Lines = p.Lines[:start]
-			if _, ok := err.(*jsonl.Error); !ok {
+			if _, ok := err.(*Error); !ok {
 				return err
 			}
 			// The SDK would have failed the whole page on bad JSON
 			// anywhere: report that first.
-			if _, err := skipValue(items, start0(items)); err != nil {
+			if _, err := jsonlex.SkipValue(items, start0(items)); err != nil {
 				return err
 			}
 			return &ItemError{Index: n, Err: err}
@@ -130,24 +132,24 @@ func (t *Transcoder) Items(p *Page, items []byte) error {
 		p.Lines = append(p.Lines, '\n')
 		p.Ends = append(p.Ends, len(p.Lines))
 		p.Count++
-		i = skipSpace(items, i)
+		i = jsonlex.SkipSpace(items, i)
 		if i < len(items) && items[i] == ',' {
-			i = skipSpace(items, i+1)
+			i = jsonlex.SkipSpace(items, i+1)
 			continue
 		}
 		if i < len(items) && items[i] == ']' {
 			return trailing(items, i+1)
 		}
-		return unexpected(items, i, "',' or ']'")
+		return jsonlex.Unexpected(items, i, "',' or ']'")
 	}
 }
 
 // start0 is the offset of the first non-space byte.
-func start0(b []byte) int { return skipSpace(b, 0) }
+func start0(b []byte) int { return jsonlex.SkipSpace(b, 0) }
 
 func trailing(b []byte, i int) error {
-	if i = skipSpace(b, i); i != len(b) {
-		return unexpected(b, i, "end of Items")
+	if i = jsonlex.SkipSpace(b, i); i != len(b) {
+		return jsonlex.Unexpected(b, i, "end of Items")
 	}
 	return nil
 }
@@ -155,13 +157,13 @@ func trailing(b []byte, i int) error {
 // appendMap writes the object at b[i] (an item, level 0, or the value of an
 // M at level level) with its members sorted by key; on duplicate keys the
 // last one wins, as in the SDK's map. Errors in members are collected so
-// that the one reported is that of the first key in order, as jsonl's
-// encoder reports it; a *SyntaxError stops at once.
+// that the one reported is that of the first key in order, as the Encoder
+// reports it; a *SyntaxError stops at once.
 func (t *Transcoder) appendMap(dst, b []byte, i, level int) ([]byte, int, error) {
 	objStart := len(dst)
 	dst = append(dst, '{')
 	ms := t.members[level][:0]
-	i = skipSpace(b, i+1)
+	i = jsonlex.SkipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		t.members[level] = ms
 		return append(dst, '}'), i + 1, nil
@@ -169,28 +171,28 @@ func (t *Transcoder) appendMap(dst, b []byte, i, level int) ([]byte, int, error)
 	sorted, failed := true, false
 	for {
 		if i >= len(b) || b[i] != '"' {
-			return dst, i, unexpected(b, i, "an attribute name")
+			return dst, i, jsonlex.Unexpected(b, i, "an attribute name")
 		}
-		s, j, err := scanString(b, i)
+		s, j, err := jsonlex.ScanString(b, i)
 		if err != nil {
 			return dst, j, err
 		}
 		var key []byte
-		if s.escaped {
+		if s.Escaped {
 			k := len(t.keys)
-			t.keys = unquote(t.keys, b[s.start:s.end])
+			t.keys = jsonlex.Unquote(t.keys, b[s.Start:s.End])
 			key = t.keys[k:len(t.keys):len(t.keys)]
 		} else {
-			key = b[s.start:s.end:s.end]
+			key = b[s.Start:s.End:s.End]
 		}
 		// Neither the input nor t.keys (only appended to during an item)
 		// changes while the member lives.
-		skey := bytesString(key)
-		j = skipSpace(b, j)
+		skey := jsonlex.BytesString(key)
+		j = jsonlex.SkipSpace(b, j)
 		if j >= len(b) || b[j] != ':' {
-			return dst, j, unexpected(b, j, "':'")
+			return dst, j, jsonlex.Unexpected(b, j, "':'")
 		}
-		j = skipSpace(b, j+1)
+		j = jsonlex.SkipSpace(b, j+1)
 		if len(ms) > 0 {
 			dst = append(dst, ',')
 			if sorted && ms[len(ms)-1].key >= skey {
@@ -198,40 +200,40 @@ func (t *Transcoder) appendMap(dst, b []byte, i, level int) ([]byte, int, error)
 			}
 		}
 		m := member{key: skey, start: len(dst)}
-		dst, m.err = t.appendString(dst, key, !s.escaped && !s.nonASCII)
+		dst, m.err = t.appendString(dst, key, !s.Escaped && !s.NonASCII)
 		if m.err == nil {
 			dst = append(dst, ':')
 			valStart := j
 			dst, j, m.err = t.appendValue(dst, b, j, level+1)
 			if m.err != nil {
-				if _, ok := m.err.(*jsonl.Error); !ok {
+				if _, ok := m.err.(*Error); !ok {
 					return dst, j, m.err
 				}
 				// Find the value's end to carry on with the next member.
-				if j, err = skipValue(b, valStart); err != nil {
+				if j, err = jsonlex.SkipValue(b, valStart); err != nil {
 					return dst, j, err
 				}
 			}
-		} else if j, err = skipValue(b, j); err != nil {
+		} else if j, err = jsonlex.SkipValue(b, j); err != nil {
 			return dst, j, err
 		}
 		if m.err != nil {
 			failed = true
 			dst = dst[:m.start]
-			m.err.(*jsonl.Error).Path = attr.KeyStep(skey) + m.err.(*jsonl.Error).Path
+			m.err.(*Error).Path = attr.KeyStep(skey) + m.err.(*Error).Path
 		}
 		m.end = len(dst)
 		ms = append(ms, m)
-		i = skipSpace(b, j)
+		i = jsonlex.SkipSpace(b, j)
 		if i < len(b) && b[i] == ',' {
-			i = skipSpace(b, i+1)
+			i = jsonlex.SkipSpace(b, i+1)
 			continue
 		}
 		if i < len(b) && b[i] == '}' {
 			i++
 			break
 		}
-		return dst, i, unexpected(b, i, "',' or '}'")
+		return dst, i, jsonlex.Unexpected(b, i, "',' or '}'")
 	}
 	t.members[level] = ms
 	if sorted && !failed {
@@ -266,14 +268,14 @@ func (t *Transcoder) appendMap(dst, b []byte, i, level int) ([]byte, int, error)
 	return append(dst, '}'), i, nil
 }
 
-// insertionSortMax is the size up to which sortMembers sorts by insertion;
+// memberSortMax is the size up to which sortMembers sorts by insertion;
 // most items and maps are this small.
-const insertionSortMax = 24
+const memberSortMax = 24
 
 // sortMembers sorts ms by key (Go string order: UTF-8 bytes, code points),
 // stably, so that of equal keys the last written stays last.
 func sortMembers(ms []member) {
-	if len(ms) > insertionSortMax {
+	if len(ms) > memberSortMax {
 		slices.SortStableFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
 		return
 	}
@@ -299,7 +301,7 @@ func (t *Transcoder) appendString(dst, s []byte, plain bool) ([]byte, error) {
 		return append(dst, '"'), nil
 	}
 	start := len(dst)
-	dst, err := jsonl.AppendString(dst, bytesString(s))
+	dst, err := appendStringErr(dst, jsonlex.BytesString(s))
 	if err != nil {
 		return dst[:start], err
 	}
@@ -309,16 +311,16 @@ func (t *Transcoder) appendString(dst, s []byte, plain bool) ([]byte, error) {
 // appendStringAt writes the JSON string at b[i] (already checked to start
 // with '"') and returns the offset after it.
 func (t *Transcoder) appendStringAt(dst, b []byte, i int) ([]byte, int, error) {
-	s, j, err := scanString(b, i)
+	s, j, err := jsonlex.ScanString(b, i)
 	if err != nil {
 		return dst, j, err
 	}
-	raw := b[s.start:s.end]
-	if !s.escaped {
-		dst, err = t.appendString(dst, raw, !s.nonASCII)
+	raw := b[s.Start:s.End]
+	if !s.Escaped {
+		dst, err = t.appendString(dst, raw, !s.NonASCII)
 		return dst, j, err
 	}
-	t.str = unquote(t.str[:0], raw)
+	t.str = jsonlex.Unquote(t.str[:0], raw)
 	dst, err = t.appendString(dst, t.str, false)
 	return dst, j, err
 }
@@ -327,16 +329,16 @@ func (t *Transcoder) appendStringAt(dst, b []byte, i int) ([]byte, int, error) {
 // may be t.str, and the offset after it.
 func (t *Transcoder) stringAt(b []byte, i int) ([]byte, int, error) {
 	if i >= len(b) || b[i] != '"' {
-		return nil, i, unexpected(b, i, "a string")
+		return nil, i, jsonlex.Unexpected(b, i, "a string")
 	}
-	s, j, err := scanString(b, i)
+	s, j, err := jsonlex.ScanString(b, i)
 	if err != nil {
 		return nil, j, err
 	}
-	if !s.escaped {
-		return b[s.start:s.end], j, nil
+	if !s.Escaped {
+		return b[s.Start:s.End], j, nil
 	}
-	t.str = unquote(t.str[:0], b[s.start:s.end])
+	t.str = jsonlex.Unquote(t.str[:0], b[s.Start:s.End])
 	return t.str, j, nil
 }
 
@@ -357,55 +359,55 @@ const (
 // descriptor), at nesting level level (top-level attributes are at level
 // 1), and returns the offset after it. Like the SDK's union decoder, it uses
 // the first member whose descriptor it knows and whose value is not null,
-// and skips the others; with none, the value is nil, which jsonl rejects.
+// and skips the others; with none, the value is nil, which the Encoder rejects.
 func (t *Transcoder) appendValue(dst, b []byte, i, level int) ([]byte, int, error) {
 	if i < len(b) && b[i] == 'n' {
-		j, err := scanLiteral(b, i, "null")
+		j, err := jsonlex.ScanLiteral(b, i, "null")
 		if err != nil {
 			return dst, j, err
 		}
-		return dst, j, jsonl.NilValueError()
+		return dst, j, nilValue(nil)
 	}
 	if i >= len(b) || b[i] != '{' {
-		return dst, i, unexpected(b, i, "an attribute value ('{')")
+		return dst, i, jsonlex.Unexpected(b, i, "an attribute value ('{')")
 	}
-	i = skipSpace(b, i+1)
+	i = jsonlex.SkipSpace(b, i+1)
 	done := false
 	unknown := -1 // where the first unknown descriptor's name starts
 	var unknownEnd int
 	if i < len(b) && b[i] == '}' {
-		return dst, i + 1, jsonl.NilValueError()
+		return dst, i + 1, nilValue(nil)
 	}
 	for {
 		if i >= len(b) || b[i] != '"' {
-			return dst, i, unexpected(b, i, "a type descriptor")
+			return dst, i, jsonlex.Unexpected(b, i, "a type descriptor")
 		}
-		s, j, err := scanString(b, i)
+		s, j, err := jsonlex.ScanString(b, i)
 		if err != nil {
 			return dst, j, err
 		}
-		desc := b[s.start:s.end]
-		if s.escaped {
-			t.str = unquote(t.str[:0], desc)
+		desc := b[s.Start:s.End]
+		if s.Escaped {
+			t.str = jsonlex.Unquote(t.str[:0], desc)
 			desc = t.str
 		}
-		j = skipSpace(b, j)
+		j = jsonlex.SkipSpace(b, j)
 		if j >= len(b) || b[j] != ':' {
-			return dst, j, unexpected(b, j, "':'")
+			return dst, j, jsonlex.Unexpected(b, j, "':'")
 		}
-		j = skipSpace(b, j+1)
+		j = jsonlex.SkipSpace(b, j+1)
 		kind := descKind(desc)
 		switch {
 		case kind == kindUnknown || j < len(b) && b[j] == 'n':
 			// Skipped: unknown, or null.
 			if kind == kindUnknown && unknown < 0 && !(j < len(b) && b[j] == 'n') {
-				unknown, unknownEnd = s.start, s.end
+				unknown, unknownEnd = s.Start, s.End
 			}
-			if j, err = skipValue(b, j); err != nil {
+			if j, err = jsonlex.SkipValue(b, j); err != nil {
 				return dst, j, err
 			}
 		case done:
-			return dst, j, syntaxErr(i, "attribute value with more than one type descriptor")
+			return dst, j, jsonlex.Syntax(i, "attribute value with more than one type descriptor")
 		default:
 			done = true
 			// On error the caller skips the rest of the value.
@@ -413,27 +415,27 @@ func (t *Transcoder) appendValue(dst, b []byte, i, level int) ([]byte, int, erro
 				return dst, j, err
 			}
 		}
-		i = skipSpace(b, j)
+		i = jsonlex.SkipSpace(b, j)
 		if i < len(b) && b[i] == ',' {
-			i = skipSpace(b, i+1)
+			i = jsonlex.SkipSpace(b, i+1)
 			continue
 		}
 		if i < len(b) && b[i] == '}' {
 			i++
 			break
 		}
-		return dst, i, unexpected(b, i, "',' or '}'")
+		return dst, i, jsonlex.Unexpected(b, i, "',' or '}'")
 	}
 	if !done {
 		if unknown >= 0 {
 			return dst, i, unknownTypeError(b[unknown:unknownEnd])
 		}
-		return dst, i, jsonl.NilValueError()
+		return dst, i, nilValue(nil)
 	}
 	return dst, i, nil
 }
 
-// unknownTypeError returns jsonl's error for an attribute value of an
+// unknownTypeError returns the Encoder's error for an attribute value of an
 // unknown type (the SDK's types.UnknownUnionMember), taken from the encoder
 // itself so that the wording stays in one place. desc is the descriptor as
 // written.
@@ -444,17 +446,17 @@ func (t *Transcoder) appendValue(dst, b []byte, i, level int) ([]byte, int, erro
 // element of the same map or list (its decoder reuses one variable), or nil
 // for the first. The transcoder refuses such a value instead of copying
 // another attribute's value.
-func unknownTypeError(desc []byte) *jsonl.Error {
+func unknownTypeError(desc []byte) *Error {
 	tag := string(desc)
 	if bytes.IndexByte(desc, '\\') >= 0 {
-		tag = string(unquote(nil, desc))
+		tag = string(jsonlex.Unquote(nil, desc))
 	}
-	_, err := jsonl.NewEncoder(jsonl.Plain).AppendItem(nil, map[string]types.AttributeValue{"": &types.UnknownUnionMember{Tag: tag}})
-	var je *jsonl.Error
+	_, err := NewEncoder(config.Plain).AppendItem(nil, map[string]types.AttributeValue{"": &types.UnknownUnionMember{Tag: tag}})
+	var je *Error
 	if errors.As(err, &je) {
-		return &jsonl.Error{Msg: je.Msg}
+		return &Error{Msg: je.Msg}
 	}
-	return &jsonl.Error{Msg: "expected a known attribute value type, got " + strconv.Quote(tag)}
+	return &Error{Msg: "expected a known attribute value type, got " + strconv.Quote(tag)}
 }
 
 type kind uint8
@@ -512,12 +514,12 @@ func descKind(d []byte) kind {
 
 // appendKind writes the value of descriptor k at b[i] (not null).
 func (t *Transcoder) appendKind(dst, b []byte, i, level int, k kind) ([]byte, int, error) {
-	dyn := t.format == jsonl.DynamoDB
+	dyn := t.format == config.DynamoDB
 	var err error
 	switch k {
 	case kindS:
 		if i >= len(b) || b[i] != '"' {
-			return dst, i, unexpected(b, i, "a string (S)")
+			return dst, i, jsonlex.Unexpected(b, i, "a string (S)")
 		}
 		if dyn {
 			dst = append(dst, openS...)
@@ -533,7 +535,7 @@ func (t *Transcoder) appendKind(dst, b []byte, i, level int, k kind) ([]byte, in
 		if dyn {
 			dst = append(dst, openN...)
 		}
-		if dst, err = t.enc.AppendNumber(dst, bytesString(n)); err != nil {
+		if dst, err = t.enc.appendNumberErr(dst, jsonlex.BytesString(n)); err != nil {
 			return dst, i, err
 		}
 	case kindB:
@@ -545,12 +547,12 @@ func (t *Transcoder) appendKind(dst, b []byte, i, level int, k kind) ([]byte, in
 		var v bool
 		switch {
 		case i < len(b) && b[i] == 't':
-			i, err = scanLiteral(b, i, "true")
+			i, err = jsonlex.ScanLiteral(b, i, "true")
 			v = true
 		case i < len(b) && b[i] == 'f':
-			i, err = scanLiteral(b, i, "false")
+			i, err = jsonlex.ScanLiteral(b, i, "false")
 		default:
-			err = unexpected(b, i, "true or false")
+			err = jsonlex.Unexpected(b, i, "true or false")
 		}
 		if err != nil {
 			return dst, i, err
@@ -572,12 +574,12 @@ func (t *Transcoder) appendKind(dst, b []byte, i, level int, k kind) ([]byte, in
 	case kindL, kindSS, kindNS, kindBS:
 		if i >= len(b) || b[i] != '[' {
 			if k == kindL {
-				return dst, i, unexpected(b, i, "an array (L)")
+				return dst, i, jsonlex.Unexpected(b, i, "an array (L)")
 			}
-			return dst, i, unexpected(b, i, "an array (set)")
+			return dst, i, jsonlex.Unexpected(b, i, "an array (set)")
 		}
 		if k == kindL && level > attr.MaxDepth {
-			return dst, i, jsonl.TooDeepError()
+			return dst, i, tooDeep()
 		}
 		if dyn {
 			switch k {
@@ -592,7 +594,7 @@ func (t *Transcoder) appendKind(dst, b []byte, i, level int, k kind) ([]byte, in
 			}
 		}
 		dst = append(dst, '[')
-		i = skipSpace(b, i+1)
+		i = jsonlex.SkipSpace(b, i+1)
 		if i < len(b) && b[i] == ']' {
 			i++
 		} else {
@@ -605,19 +607,19 @@ func (t *Transcoder) appendKind(dst, b []byte, i, level int, k kind) ([]byte, in
 					dst, i, err = t.appendValue(dst, b, i, level+1)
 				case kindSS:
 					if i >= len(b) || b[i] != '"' {
-						return dst, i, unexpected(b, i, "a string (SS member)")
+						return dst, i, jsonlex.Unexpected(b, i, "a string (SS member)")
 					}
 					dst, i, err = t.appendStringAt(dst, b, i)
 				case kindNS:
 					var num []byte
 					if num, i, err = t.stringAt(b, i); err == nil {
-						dst, err = t.enc.AppendNumber(dst, bytesString(num))
+						dst, err = t.enc.appendNumberErr(dst, jsonlex.BytesString(num))
 					}
 				default:
 					dst, i, err = t.appendBinary(dst, b, i, false, "")
 				}
 				if err != nil {
-					if je, ok := err.(*jsonl.Error); ok {
+					if je, ok := err.(*Error); ok {
 						je.Path = attr.IndexStep(n) + je.Path
 					}
 					return dst, i, err
@@ -633,10 +635,10 @@ func (t *Transcoder) appendKind(dst, b []byte, i, level int, k kind) ([]byte, in
 		dst = append(dst, ']')
 	case kindM:
 		if i >= len(b) || b[i] != '{' {
-			return dst, i, unexpected(b, i, "an object (M)")
+			return dst, i, jsonlex.Unexpected(b, i, "an object (M)")
 		}
 		if level > attr.MaxDepth {
-			return dst, i, jsonl.TooDeepError()
+			return dst, i, tooDeep()
 		}
 		if dyn {
 			dst = append(dst, openM...)
@@ -654,17 +656,17 @@ func (t *Transcoder) appendKind(dst, b []byte, i, level int, k kind) ([]byte, in
 // listNext moves past the ',' or ']' after an array element; b[result-1]
 // says which.
 func listNext(b []byte, i int) (int, error) {
-	i = skipSpace(b, i)
+	i = jsonlex.SkipSpace(b, i)
 	if i < len(b) && (b[i] == ',' || b[i] == ']') {
 		if b[i] == ',' {
-			return skipSpace(b, i+1), nil
+			return jsonlex.SkipSpace(b, i+1), nil
 		}
 		return i + 1, nil
 	}
-	return i, unexpected(b, i, "',' or ']'")
+	return i, jsonlex.Unexpected(b, i, "',' or ']'")
 }
 
-// appendBinary writes the base64 string at b[i] as jsonl writes the bytes
+// appendBinary writes the base64 string at b[i] as the Encoder writes the bytes
 // the SDK decodes from it (base64.StdEncoding, which also skips '\r' and
 // '\n'): re-encoded, so the output is canonical whatever the input's
 // spelling. In DynamoDB format with open set, the value is wrapped.
@@ -676,7 +678,7 @@ func (t *Transcoder) appendBinary(dst, b []byte, i int, dyn bool, open string) (
 	t.bin = slices.Grow(t.bin[:0], base64.StdEncoding.DecodedLen(len(s)))[:base64.StdEncoding.DecodedLen(len(s))]
 	n, err := base64.StdEncoding.Decode(t.bin, s)
 	if err != nil {
-		return dst, i, syntaxErr(i, "B value is not base64: "+err.Error())
+		return dst, i, jsonlex.Syntax(i, "B value is not base64: "+err.Error())
 	}
 	if dyn {
 		dst = append(dst, open...)

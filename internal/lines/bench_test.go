@@ -1,4 +1,4 @@
-package jsonl_test
+package lines_test
 
 import (
 	"encoding/json"
@@ -6,8 +6,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 )
 
 // benchItem returns a realistic order item of about 400 bytes of plain JSON:
@@ -39,9 +41,9 @@ func benchItem() map[string]types.AttributeValue {
 
 func BenchmarkAppendItem(b *testing.B) {
 	it := benchItem()
-	for _, f := range []jsonl.Format{jsonl.Plain, jsonl.DynamoDB} {
+	for _, f := range []config.Format{config.Plain, config.DynamoDB} {
 		b.Run(f.String(), func(b *testing.B) {
-			e := jsonl.NewEncoder(f)
+			e := lines.NewEncoder(f)
 			buf, err := e.AppendItem(nil, it)
 			if err != nil {
 				b.Fatal(err)

@@ -1,4 +1,4 @@
-package jsonl_test
+package lines_test
 
 import (
 	"bufio"
@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.jsonl from the encoder's output")
@@ -36,9 +38,9 @@ func TestGolden(t *testing.T) {
 		}
 		items = append(items, m)
 	}
-	for _, f := range []jsonl.Format{jsonl.Plain, jsonl.DynamoDB} {
+	for _, f := range []config.Format{config.Plain, config.DynamoDB} {
 		t.Run(f.String(), func(t *testing.T) {
-			e := jsonl.NewEncoder(f)
+			e := lines.NewEncoder(f)
 			var manifest []byte
 			for i, m := range items {
 				it, err := attr.ItemFromJSON(m)

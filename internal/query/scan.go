@@ -1,10 +1,10 @@
-package wire
+package query
 
 import (
-	"bytes"
 	"math"
-	"math/bits"
 	"strconv"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonlex"
 )
 
 // Response is what the fetcher needs from a raw Query response body without
@@ -41,34 +41,34 @@ func Locate(body []byte) (Response, error) { return scan(body, false, nil) }
 func scan(body []byte, full bool, f *Follower) (Response, error) {
 	var r Response
 	itemsAt := 0 // where r.Items starts in body
-	i := skipSpace(body, 0)
+	i := jsonlex.SkipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
-		return r, unexpected(body, i, "a JSON object")
+		return r, jsonlex.Unexpected(body, i, "a JSON object")
 	}
-	i = skipSpace(body, i+1)
+	i = jsonlex.SkipSpace(body, i+1)
 	if i < len(body) && body[i] == '}' {
 		return r, trailingBody(body, i+1)
 	}
 	for {
 		if i >= len(body) || body[i] != '"' {
-			return r, unexpected(body, i, "a member name")
+			return r, jsonlex.Unexpected(body, i, "a member name")
 		}
-		s, j, err := scanString(body, i)
+		s, j, err := jsonlex.ScanString(body, i)
 		if err != nil {
 			return r, err
 		}
-		name := body[s.start:s.end]
-		if s.escaped {
+		name := body[s.Start:s.End]
+		if s.Escaped {
 			var buf [32]byte
 			if len(name) <= len(buf)*2 {
-				name = unquote(buf[:0], name)
+				name = jsonlex.Unquote(buf[:0], name)
 			}
 		}
-		j = skipSpace(body, j)
+		j = jsonlex.SkipSpace(body, j)
 		if j >= len(body) || body[j] != ':' {
-			return r, unexpected(body, j, "':'")
+			return r, jsonlex.Unexpected(body, j, "':'")
 		}
-		j = skipSpace(body, j+1)
+		j = jsonlex.SkipSpace(body, j+1)
 		isNull := j < len(body) && body[j] == 'n'
 		v := j
 		if !full && j < len(body) && body[j] == '[' && string(name) == "Items" {
@@ -78,7 +78,7 @@ func scan(body []byte, full bool, f *Follower) (Response, error) {
 				j, err = skipItems(body, j)
 			}
 		} else {
-			j, err = skipValue(body, j)
+			j, err = jsonlex.SkipValue(body, j)
 		}
 		if err != nil {
 			return r, err
@@ -89,7 +89,7 @@ func scan(body []byte, full bool, f *Follower) (Response, error) {
 			if !full && r.Items != nil {
 				// Only the last Items is transcoded (validated): check
 				// an earlier one here.
-				if _, err := skipValue(body, itemsAt); err != nil {
+				if _, err := jsonlex.SkipValue(body, itemsAt); err != nil {
 					return r, err
 				}
 			}
@@ -97,7 +97,7 @@ func scan(body []byte, full bool, f *Follower) (Response, error) {
 			r.Items = nil
 			if !isNull {
 				if val[0] != '[' {
-					return r, unexpected(body, v, "an array (Items)")
+					return r, jsonlex.Unexpected(body, v, "an array (Items)")
 				}
 				r.Items = val
 			}
@@ -105,7 +105,7 @@ func scan(body []byte, full bool, f *Follower) (Response, error) {
 			r.LastEvaluatedKey = nil
 			if !isNull {
 				if val[0] != '{' {
-					return r, unexpected(body, v, "an object (LastEvaluatedKey)")
+					return r, jsonlex.Unexpected(body, v, "an object (LastEvaluatedKey)")
 				}
 				r.LastEvaluatedKey = val
 			}
@@ -113,7 +113,7 @@ func scan(body []byte, full bool, f *Follower) (Response, error) {
 			n := 0
 			if !isNull {
 				if n, err = count(val); err != nil {
-					return r, syntaxErr(v, string(name)+": "+err.Error())
+					return r, jsonlex.Syntax(v, string(name)+": "+err.Error())
 				}
 			}
 			if string(name) == "Count" {
@@ -122,21 +122,21 @@ func scan(body []byte, full bool, f *Follower) (Response, error) {
 				r.ScannedCount = n
 			}
 		}
-		i = skipSpace(body, j)
+		i = jsonlex.SkipSpace(body, j)
 		if i < len(body) && body[i] == ',' {
-			i = skipSpace(body, i+1)
+			i = jsonlex.SkipSpace(body, i+1)
 			continue
 		}
 		if i < len(body) && body[i] == '}' {
 			return r, trailingBody(body, i+1)
 		}
-		return r, unexpected(body, i, "',' or '}'")
+		return r, jsonlex.Unexpected(body, i, "',' or '}'")
 	}
 }
 
 func trailingBody(b []byte, i int) error {
-	if i = skipSpace(b, i); i != len(b) {
-		return unexpected(b, i, "end of the body")
+	if i = jsonlex.SkipSpace(b, i); i != len(b) {
+		return jsonlex.Unexpected(b, i, "end of the body")
 	}
 	return nil
 }
@@ -144,7 +144,7 @@ func trailingBody(b []byte, i int) error {
 // count parses a validated JSON number that must be a 32-bit integer, as the
 // SDK reads Count and ScannedCount.
 func count(v []byte) (int, error) {
-	n, err := strconv.ParseInt(bytesString(v), 10, 32)
+	n, err := strconv.ParseInt(jsonlex.BytesString(v), 10, 32)
 	if err != nil || n < math.MinInt32 || n > math.MaxInt32 {
 		return 0, strconv.ErrSyntax
 	}
@@ -162,8 +162,8 @@ func skipItems(b []byte, i int) (int, error) {
 	for i < len(b) {
 		switch b[i] {
 		case '"':
-			if i = closeQuote(b, i); i < 0 {
-				return len(b), syntaxErr(start, "unterminated Items")
+			if i = jsonlex.CloseQuote(b, i); i < 0 {
+				return len(b), jsonlex.Syntax(start, "unterminated Items")
 			}
 		case '[', '{':
 			depth++
@@ -175,55 +175,5 @@ func skipItems(b []byte, i int) (int, error) {
 		}
 		i++
 	}
-	return i, syntaxErr(start, "unterminated Items")
-}
-
-// indexQuote returns the offset of the first '"' in b[i:], or -1. Most
-// strings are short: it looks at a few words itself, then hands long ones to
-// bytes.IndexByte.
-func indexQuote(b []byte, i int) int {
-	for n := 0; n < 3 && i+8 <= len(b); n++ {
-		if m := hasQuote(load64(b, i)); m != 0 {
-			return i + bits.TrailingZeros64(m)/8
-		}
-		i += 8
-	}
-	if i >= len(b) {
-		return -1
-	}
-	j := bytes.IndexByte(b[i:], '"')
-	if j < 0 {
-		return -1
-	}
-	return i + j
-}
-
-// closeQuote returns the offset of the quote that closes the string whose
-// content goes on after b[i] (its opening quote, or the last byte looked
-// at), or -1 if it is not in b (yet).
-func closeQuote(b []byte, i int) int {
-	for {
-		q := indexQuote(b, i+1)
-		if q < 0 || !escaped(b, q) {
-			return q
-		}
-		i = q
-	}
-}
-
-// escaped reports whether the quote at b[q] is escaped: preceded by an odd
-// number of backslashes. The walk back stops at the string's opening quote.
-func escaped(b []byte, q int) bool {
-	k := q - 1
-	for b[k] == '\\' {
-		k--
-	}
-	return (q-k)%2 == 0
-}
-
-// hasQuote returns a mask whose lowest set bit is the high bit of the first
-// '"' in v (little-endian), or 0 if there is none.
-func hasQuote(v uint64) uint64 {
-	q := v ^ (lo8 * '"')
-	return (q - lo8) & ^q & hi8
+	return i, jsonlex.Syntax(start, "unterminated Items")
 }

@@ -1,4 +1,4 @@
-package wire
+package query
 
 import (
 	"context"
@@ -42,14 +42,14 @@ func WithCapture(ctx context.Context, c *Capture) context.Context {
 	return context.WithValue(ctx, captureKey{}, c)
 }
 
-// CaptureFrom returns the Capture ctx carries, or nil.
-func CaptureFrom(ctx context.Context) *Capture {
+// captureFrom returns the Capture ctx carries, or nil.
+func captureFrom(ctx context.Context) *Capture {
 	c, _ := ctx.Value(captureKey{}).(*Capture)
 	return c
 }
 
 // MiddlewareID is the ID of the capture middleware in the deserialize step.
-const MiddlewareID = "wire:CaptureQueryBody"
+const MiddlewareID = "query:CaptureQueryBody"
 
 // The SDK's middleware IDs this one is placed next to.
 const (
@@ -61,19 +61,19 @@ const (
 )
 
 // WithRawItems is a dynamodb.Options function adding the capture middleware
-// to every operation's stack (dynamodb.New(o, wire.WithRawItems) or per call
-// with Query(ctx, in, wire.WithRawItems)). The middleware only acts on
+// to every operation's stack (dynamodb.New(o, query.WithRawItems) or per call
+// with Query(ctx, in, query.WithRawItems)). The middleware only acts on
 // calls whose context carries a Capture, so other calls, and a Query without
 // one, are decoded by the SDK as usual.
 func WithRawItems(o *dynamodb.Options) {
-	o.APIOptions = append(o.APIOptions, AddMiddleware)
+	o.APIOptions = append(o.APIOptions, addMiddleware)
 }
 
-// AddMiddleware adds the capture middleware to a stack (for
+// addMiddleware adds the capture middleware to a stack (for
 // dynamodb.Options.APIOptions): in the deserialize step just inside the
 // SDK's CRC32 check, so that it sees the response first, or just inside the
 // operation deserializer when the check is disabled.
-func AddMiddleware(stack *middleware.Stack) error {
+func addMiddleware(stack *middleware.Stack) error {
 	if _, ok := stack.Deserialize.Get(MiddlewareID); ok {
 		return nil // already there (client option and per-call option both given)
 	}
@@ -99,7 +99,7 @@ func (captureMiddleware) HandleDeserialize(ctx context.Context, in middleware.De
 	if err != nil {
 		return out, md, err
 	}
-	c := CaptureFrom(ctx)
+	c := captureFrom(ctx)
 	if c == nil || awsmiddleware.GetOperationName(ctx) != "Query" {
 		return out, md, nil
 	}
