@@ -16,7 +16,8 @@ import (
 // State is where a suspended upload stands: small (no part list; S3 keeps
 // that) and serialisable as JSON. It always holds Size = Parts × PartSize +
 // TailSize: every part sent so far is full, and the tail is in side object
-// SideKey(Target.SideKey, Seq).
+// SideKey(Target.SideKey, Seq). It is a plain value, safe to copy and to
+// use from any goroutine.
 type State struct {
 	UploadID string `json:"uploadId,omitempty"` // "" while no part has been sent
 	ExportID string `json:"exportId"`

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
@@ -337,4 +338,42 @@ func TestCompleteInterrupted(t *testing.T) {
 		})
 	}
 	checkNoUploads(t, bucket)
+}
+
+// TestResumePaged: Resume follows ListParts' pages to the end (here one
+// part a page; S3 gives 1000).
+func TestResumePaged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bucket := newBucket(t)
+	c := s3Client(t)
+	rec := &recorder{API: c}
+	rec.listParts = func(ctx context.Context, in *s3.ListPartsInput) (*s3.ListPartsOutput, error) {
+		cp := *in
+		cp.MaxParts = aws.Int32(1)
+		return c.ListParts(ctx, &cp)
+	}
+	tg := Target{Bucket: bucket, Key: "k", SideKey: "k.tail"}
+	w, err := New(ctx, rec, tg, Options{Concurrency: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := data(3*ps+1, 1), data(2, 2)
+	writeAll(t, w, a)
+	st, err := w.Suspend(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, err = Resume(ctx, rec, tg, st, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := rec.count("ListParts"); n != 3 {
+		t.Errorf("%d ListParts calls for 3 parts one a page", n)
+	}
+	writeAll(t, w, b)
+	if _, err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkObject(t, bucket, "k", append(a, b...))
+	rec.checkPartNumbers(t, 4)
 }

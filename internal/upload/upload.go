@@ -79,7 +79,8 @@ type API interface {
 
 var _ API = (*s3.Client)(nil)
 
-// Target is the object to write and how. Bucket and Key are required.
+// Target is the object to write and how. Bucket and Key are required. It
+// is a value: New, Resume and Cancel copy it.
 type Target struct {
 	Bucket, Key string
 	ContentType string
@@ -102,7 +103,9 @@ type Target struct {
 	SideKey string
 }
 
-// Options tunes a Writer. The zero value uses the defaults.
+// Options tunes a Writer. The zero value uses the defaults. The Writer
+// keeps Hash and writes to it from Write; nothing else may use it until the
+// Writer is closed.
 type Options struct {
 	PartSize    int64 // bytes per part, MinPartSize to MaxPartSize; 0: DefaultPartSize
 	Concurrency int   // parts in flight; 0: DefaultConcurrency
@@ -204,7 +207,8 @@ func (e *AlreadyCompleteError) Error() string {
 func (e *AlreadyCompleteError) Is(target error) bool { return target == ErrAlreadyComplete }
 
 // Error is a failed step of an upload; it names the bucket, key, upload id
-// (once there is one) and the call that failed.
+// (once there is one) and the call that failed. It is immutable once
+// returned.
 type Error struct {
 	Op          string // the S3 call or step, e.g. "UploadPart 3"
 	Bucket, Key string

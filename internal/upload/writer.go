@@ -137,7 +137,7 @@ func (w *Writer) checkAbsent(ctx context.Context) error {
 
 // Write copies p into part buffers and sends each full part. It blocks
 // while Concurrency parts are in flight. After a part has failed it returns
-// that part's error.
+// that part's error; a Write error is final (every later call returns it).
 func (w *Writer) Write(p []byte) (int, error) {
 	if w.state != open {
 		return 0, w.errorf("Write", "the writer is closed")
@@ -154,6 +154,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		if w.cur == nil {
 			b, err := w.buffer()
 			if err != nil {
+				w.fail(err)
 				return n, err
 			}
 			w.cur = b
@@ -168,6 +169,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.size += int64(k)
 		if len(w.cur) == cap(w.cur) {
 			if err := w.flush(); err != nil {
+				w.fail(err) // sticky: the bytes in cur were taken but not sent
 				return n, err
 			}
 		}
