@@ -22,8 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
 )
 
 // Environment variables read by Deps.
@@ -72,11 +72,11 @@ func Deps(ctx context.Context, log *slog.Logger) (step.Deps, error) {
 	if err != nil {
 		return d, fmt.Errorf("load AWS config: %w", err)
 	}
-	partMiB, err := intEnv(EnvPartSizeMiB, sink.DefaultPartSize>>20, 5, 5<<10)
+	partMiB, err := intEnv(EnvPartSizeMiB, upload.DefaultPartSize>>20, 5, 5<<10)
 	if err != nil {
 		return d, err
 	}
-	conc, err := intEnv(EnvConcurrency, sink.DefaultConcurrency, 1, 64)
+	conc, err := intEnv(EnvConcurrency, upload.DefaultConcurrency, 1, 64)
 	if err != nil {
 		return d, err
 	}
@@ -93,7 +93,8 @@ func Deps(ctx context.Context, log *slog.Logger) (step.Deps, error) {
 	pathStyle := os.Getenv(EnvPathStyle) == "true" || os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
 	d.DynamoDB = dynamodb.NewFromConfig(cfg)
-	d.Sink = sink.New(s3c, sink.Options{PartSize: int64(partMiB) << 20, Concurrency: conc})
+	d.S3 = s3c
+	d.Export.Upload = upload.Options{PartSize: int64(partMiB) << 20, Concurrency: conc}
 	d.Pointers = step.PointerReader{S3: s3c}
 	threshold, err := intEnv(EnvOffloadThreshold, export.DefaultOffloadThreshold, 1, 1<<30)
 	if err != nil {

@@ -16,6 +16,7 @@ package export
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,10 +24,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
@@ -34,7 +33,7 @@ import (
 	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/membudget"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
 )
 
 // Defaults.
@@ -59,6 +58,11 @@ type Options struct {
 	DeadlineMargin   time.Duration // stop this long before ctx's deadline (when Policy is nil)
 	ProgressInterval time.Duration // how often to log progress
 	Logger           *slog.Logger  // nil: no logs
+	// Upload tunes the manifest's upload (part size, parts in flight).
+	Upload upload.Options
+	// RunID names this run: in offloaded objects' keys and in the
+	// manifest's metadata (upload.ExportIDMetadata). Empty: a new one.
+	RunID string
 	// Offload is used when the config enables item offloading.
 	Offload Offload
 	// Progress, when set, is called after every page with the running
@@ -76,7 +80,7 @@ type Progress struct {
 
 // Result is what an export wrote.
 type Result struct {
-	Object           sink.Object
+	Object           upload.Object
 	Items            int64
 	Pages            int
 	Truncated        bool
@@ -106,7 +110,10 @@ type Error struct {
 	Pages                     int   // pages read
 	// Offloaded objects this run wrote and then deleted, or failed to delete.
 	OffloadDeleted, OffloadLeft int
-	Err                         error
+	// AbortErr is why the upload could not be aborted; nil: it was (or none
+	// was open).
+	AbortErr error
+	Err      error
 }
 
 func (e *Error) Error() string {
@@ -114,8 +121,13 @@ func (e *Error) Error() string {
 	if e.Index != "" {
 		where += " index " + e.Index
 	}
-	msg := fmt.Sprintf("%v (exporting %s to s3://%s/%s: %d items written from %d pages; the upload was aborted, no manifest was written",
+	msg := fmt.Sprintf("%v (exporting %s to s3://%s/%s: %d items written from %d pages; ",
 		e.Err, where, e.Bucket, e.Key, e.Items, e.Pages)
+	if e.AbortErr != nil {
+		msg += fmt.Sprintf("no manifest was written, but the upload may still be open: %v", e.AbortErr)
+	} else {
+		msg += "the upload was aborted, no manifest was written"
+	}
 	if e.OffloadDeleted > 0 || e.OffloadLeft > 0 {
 		msg += fmt.Sprintf("; %d offloaded item objects deleted", e.OffloadDeleted)
 		if e.OffloadLeft > 0 {
@@ -128,8 +140,8 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Run exports cfg's Query to cfg's destination.
-func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, opts Options) (res *Result, err error) {
-	p := newPipeline(ctx, db, snk, cfg, opts)
+func Run(ctx context.Context, db query.API, s3 upload.API, cfg *config.Config, opts Options) (res *Result, err error) {
+	p := newPipeline(ctx, db, s3, cfg, opts)
 	defer p.release()
 	defer func() {
 		if r := recover(); r != nil {
@@ -155,7 +167,7 @@ func Run(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, 
 type pipeline struct {
 	ctx    context.Context // the invocation's
 	db     query.API
-	snk    *sink.Sink
+	s3     upload.API
 	cfg    *config.Config
 	opts   Options
 	policy *deadline.Policy
@@ -171,7 +183,7 @@ type pipeline struct {
 	cancel                context.CancelCauseFunc
 	stops                 []context.CancelFunc
 
-	w   *sink.Writer
+	w   *upload.Writer
 	bw  *bufio.Writer
 	off *offloader
 
@@ -190,7 +202,7 @@ type pipeline struct {
 	st       state
 }
 
-func newPipeline(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.Config, opts Options) *pipeline {
+func newPipeline(ctx context.Context, db query.API, s3 upload.API, cfg *config.Config, opts Options) *pipeline {
 	if opts.Prefetch <= 0 {
 		opts.Prefetch = DefaultPrefetch
 	}
@@ -200,11 +212,14 @@ func newPipeline(ctx context.Context, db query.API, snk *sink.Sink, cfg *config.
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.RunID == "" {
+		opts.RunID = NewRunID()
+	}
 	if opts.Policy == nil {
 		opts.Policy = deadline.New(ctx, deadline.Options{Margin: opts.DeadlineMargin})
 	}
 	now := time.Now()
-	p := &pipeline{ctx: ctx, db: db, snk: snk, cfg: cfg, opts: opts, policy: opts.Policy, log: opts.Logger,
+	p := &pipeline{ctx: ctx, db: db, s3: s3, cfg: cfg, opts: opts, policy: opts.Policy, log: opts.Logger,
 		st: state{log: opts.Logger, start: now, lastLog: now}, engageAt: -1}
 	work, stopWork := p.policy.Work(ctx)
 	p.work, p.cancel = context.WithCancelCause(work)
@@ -237,18 +252,19 @@ func (p *pipeline) open() error {
 		}
 		p.off = newOffloader(p.opts.Offload, &p.cfg.Destination)
 	}
-	p.w = p.snk.Open(p.upload, manifestInput(&p.cfg.Destination), func() (context.Context, context.CancelFunc) {
-		return p.policy.Cleanup(p.ctx)
-	})
+	uopts := p.opts.Upload
+	uopts.Cleanup = p.policy.Cleanup
+	w, err := upload.New(p.upload, p.s3, manifestTarget(&p.cfg.Destination, p.opts.RunID), uopts)
+	if err != nil {
+		return p.newError(StageUpload, err)
+	}
+	p.w = w
 	p.bw = bufio.NewWriterSize(p.w, writeBufferSize)
 	// Memory: once the export is past its first part, the collector runs
 	// when garbage passes a small budget over what is live, not when it
 	// equals it, so peak memory does not grow with the length of the run.
-	// Not before: the manager reads the first part into a buffer grown from
-	// 512 bytes, and a limit during that churn costs collections and page
-	// faults.
 	p.budget = membudget.Begin()
-	p.engageAt = p.snk.PartSize()
+	p.engageAt = max(uopts.PartSize, upload.DefaultPartSize)
 	return nil
 }
 
@@ -409,7 +425,7 @@ func (p *pipeline) finish() (*Result, error) {
 			return p.fail(StageOffload, err)
 		}
 	}
-	obj, err := p.w.Close()
+	obj, err := p.w.Close(p.upload)
 	if err != nil {
 		stage := StageUpload
 		if errors.Is(context.Cause(p.upload), ErrDeadline) {
@@ -432,17 +448,14 @@ func (p *pipeline) fail(stage Stage, err error) (*Result, error) {
 	if p.started {
 		<-p.fetched
 	}
-	if p.w != nil {
-		if upErr := p.w.Abort(err); upErr != nil {
-			// The upload failed first: that is the root cause.
-			stage, err = StageUpload, upErr
-		}
-	}
 	e := p.newError(stage, err)
+	ctx, cancel := p.policy.Cleanup(p.ctx)
+	defer cancel()
+	if p.w != nil {
+		e.AbortErr = p.w.Abort(ctx)
+	}
 	if p.off != nil {
-		ctx, cancel := p.policy.Cleanup(p.ctx)
 		e.OffloadDeleted, e.OffloadLeft = p.off.cleanup(ctx)
-		cancel()
 	}
 	if stage == StageDeadline || errors.Is(err, ErrDeadline) || p.stoppedByDeadline() {
 		e.Stage = StageDeadline
@@ -472,33 +485,37 @@ func (p *pipeline) newError(stage Stage, err error) *Error {
 		Bucket: d.BucketName, Key: d.Key, Items: p.st.items, Pages: p.st.pages, Err: err}
 }
 
-// manifestInput is the request for the manifest's upload.
-func manifestInput(d *config.Destination) *s3.PutObjectInput {
-	in := objectInput(d, d.BucketName, d.Key, d.ContentType)
-	if !d.Overwrite {
-		in.IfNoneMatch = aws.String("*")
-	}
-	return in
+// manifestTarget is the manifest's upload, for run runID.
+func manifestTarget(d *config.Destination, runID string) upload.Target {
+	o := objectOptions(d, d.BucketName)
+	return upload.Target{Bucket: d.BucketName, Key: d.Key, ContentType: d.ContentType, Overwrite: d.Overwrite,
+		SSE: o.sse, KMSKeyID: o.kmsKeyID, ExpectedBucketOwner: o.owner, ExportID: runID,
+		SideKey: d.Key + ".resume/" + runID + "/tail"}
 }
 
-// objectInput is the request for an object the export writes: the
-// manifest, or an offloaded item. The destination's encryption and
-// expected owner apply to objects in its bucket.
-func objectInput(d *config.Destination, bucket, key, contentType string) *s3.PutObjectInput {
-	in := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), ContentType: aws.String(contentType)}
+// writeOptions is how the export writes an object to a bucket: the
+// destination's encryption and expected owner apply to objects in its
+// bucket (the manifest, and offloaded items when they share it).
+type writeOptions struct {
+	sse             s3types.ServerSideEncryption
+	kmsKeyID, owner string
+}
+
+func objectOptions(d *config.Destination, bucket string) writeOptions {
 	if bucket != d.BucketName {
-		return in
+		return writeOptions{}
 	}
-	if d.ServerSideEncryption != "" {
-		in.ServerSideEncryption = s3types.ServerSideEncryption(d.ServerSideEncryption)
-	}
-	if d.KMSKeyID != "" {
-		in.SSEKMSKeyId = aws.String(d.KMSKeyID)
-	}
-	if d.ExpectedBucketOwner != "" {
-		in.ExpectedBucketOwner = aws.String(d.ExpectedBucketOwner)
-	}
-	return in
+	return writeOptions{sse: s3types.ServerSideEncryption(d.ServerSideEncryption), kmsKeyID: d.KMSKeyID, owner: d.ExpectedBucketOwner}
+}
+
+// NewRunID returns a random (version 4) UUID: the id of a run outside
+// Lambda, where the Lambda function uses its request id.
+func NewRunID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // state counts progress for logs and errors.

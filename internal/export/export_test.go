@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -18,8 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbwire"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/s3mem"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
 )
 
 // pagedDB serves n pages of one item each, waiting delay before each; with
@@ -66,39 +66,6 @@ func (d *pagedDB) page(ctx context.Context, i int, _ *dynamodb.QueryInput) ([]by
 	return ddbwire.Body([]map[string]types.AttributeValue{item}, lek), nil
 }
 
-// memS3 stores single-part objects and counts multipart calls.
-type memS3 struct {
-	mu      sync.Mutex
-	objects map[string]string
-	aborts  int
-}
-
-func (m *memS3) PutObject(_ context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
-	b, err := io.ReadAll(in.Body)
-	if err != nil {
-		return nil, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.objects[aws.ToString(in.Key)] = string(b)
-	return &s3.PutObjectOutput{}, nil
-}
-func (m *memS3) UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
-	return nil, errors.New("unexpected UploadPart")
-}
-func (m *memS3) CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
-	return nil, errors.New("unexpected CreateMultipartUpload")
-}
-func (m *memS3) CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
-	return nil, errors.New("unexpected CompleteMultipartUpload")
-}
-func (m *memS3) AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.aborts++
-	return &s3.AbortMultipartUploadOutput{}, nil
-}
-
 func testConfig() *config.Config {
 	return &config.Config{
 		Query:       config.Query{TableName: "t", KeyConditionExpression: "k = :k"},
@@ -107,15 +74,15 @@ func testConfig() *config.Config {
 }
 
 func TestRunWritesEveryPage(t *testing.T) {
-	s3m := &memS3{objects: map[string]string{}}
+	s3m := &s3mem.S3{}
 	db := &pagedDB{n: 5}
 	var progress []Progress
-	res, err := Run(context.Background(), db, sink.New(s3m, sink.Options{}), testConfig(), Options{Progress: func(p Progress) { progress = append(progress, p) }})
+	res, err := Run(context.Background(), db, s3m, testConfig(), Options{Progress: func(p Progress) { progress = append(progress, p) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := "{\"i\":1}\n{\"i\":2}\n{\"i\":3}\n{\"i\":4}\n{\"i\":5}\n"
-	if got := s3m.objects["m.jsonl"]; got != want || res.Items != 5 || res.Pages != 5 || res.Object.Size != int64(len(want)) {
+	if got := s3m.Objects()["m.jsonl"]; got != want || res.Items != 5 || res.Pages != 5 || res.Object.Size != int64(len(want)) {
 		t.Errorf("object %q, result %+v; want %q", got, res, want)
 	}
 	if len(progress) != 5 || progress[4].Items != 5 || progress[4].Pages != 5 {
@@ -126,11 +93,11 @@ func TestRunWritesEveryPage(t *testing.T) {
 // The export stops a margin before the deadline, before the context ends,
 // and leaves nothing.
 func TestRunStopsBeforeTheDeadline(t *testing.T) {
-	s3m := &memS3{objects: map[string]string{}}
+	s3m := &s3mem.S3{}
 	db := &pagedDB{n: 1000, delay: 20 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
 	defer cancel()
-	_, err := Run(ctx, db, sink.New(s3m, sink.Options{}), testConfig(), Options{DeadlineMargin: 300 * time.Millisecond})
+	_, err := Run(ctx, db, s3m, testConfig(), Options{DeadlineMargin: 300 * time.Millisecond})
 	if ctx.Err() != nil {
 		t.Fatalf("Run returned after the invocation's deadline")
 	}
@@ -141,37 +108,37 @@ func TestRunStopsBeforeTheDeadline(t *testing.T) {
 	if e.Items == 0 || !strings.Contains(err.Error(), fmt.Sprintf("%d items written", e.Items)) {
 		t.Errorf("error %q does not say how many items were written", err)
 	}
-	if len(s3m.objects) != 0 {
-		t.Errorf("objects left: %v", s3m.objects)
+	if len(s3m.Objects()) != 0 || len(s3m.Uploads()) != 0 {
+		t.Errorf("left: objects %v, uploads %v", s3m.Objects(), s3m.Uploads())
 	}
 }
 
 // A panic on the encoding goroutine becomes an error and aborts the upload.
 func TestRunRecoversPanics(t *testing.T) {
-	s3m := &memS3{objects: map[string]string{}}
+	s3m := &s3mem.S3{}
 	db := &pagedDB{n: 3}
-	_, err := Run(context.Background(), db, sink.New(s3m, sink.Options{}), testConfig(), Options{Progress: func(Progress) { panic("boom") }})
+	_, err := Run(context.Background(), db, s3m, testConfig(), Options{Progress: func(Progress) { panic("boom") }})
 	var e *Error
 	if !errors.As(err, &e) || e.Stage != "internal" || !strings.Contains(err.Error(), "boom") {
 		t.Fatalf("err = %v, want an internal Error mentioning the panic", err)
 	}
-	if len(s3m.objects) != 0 {
-		t.Errorf("objects left: %v", s3m.objects)
+	if len(s3m.Objects()) != 0 || len(s3m.Uploads()) != 0 {
+		t.Errorf("left: objects %v, uploads %v", s3m.Objects(), s3m.Uploads())
 	}
 }
 
 func TestRunQueryErrorStopsAndAborts(t *testing.T) {
-	s3m := &memS3{objects: map[string]string{}}
+	s3m := &s3mem.S3{}
 	db := ddbwire.NewFake(func(context.Context, int, *dynamodb.QueryInput) ([]byte, error) {
 		return nil, errors.New("throttled for good")
 	})
-	_, err := Run(context.Background(), db, sink.New(s3m, sink.Options{}), testConfig(), Options{})
+	_, err := Run(context.Background(), db, s3m, testConfig(), Options{})
 	var e *Error
 	if !errors.As(err, &e) || e.Stage != "query" || !strings.Contains(err.Error(), "table t") {
 		t.Fatalf("err = %v, want a query Error naming the table", err)
 	}
-	if len(s3m.objects) != 0 {
-		t.Errorf("objects left: %v", s3m.objects)
+	if len(s3m.Objects()) != 0 || len(s3m.Uploads()) != 0 {
+		t.Errorf("left: objects %v, uploads %v", s3m.Objects(), s3m.Uploads())
 	}
 }
 
@@ -210,11 +177,11 @@ func offloadConfig() *config.Config {
 
 // A stalled offload upload must not carry the export past the margin.
 func TestRunOffloadStopsAtTheMargin(t *testing.T) {
-	s3m := &memS3{objects: map[string]string{}}
+	s3m := &s3mem.S3{}
 	off := &offloadS3{stall: true, objects: map[string]bool{}}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_, err := Run(ctx, &pagedDB{n: 3}, sink.New(s3m, sink.Options{}), offloadConfig(),
+	_, err := Run(ctx, &pagedDB{n: 3}, s3m, offloadConfig(),
 		Options{DeadlineMargin: 500 * time.Millisecond, Offload: Offload{API: off, Threshold: 1, Prefix: "p/"}})
 	if ctx.Err() != nil {
 		t.Fatal("Run returned after the invocation's deadline")
@@ -226,10 +193,10 @@ func TestRunOffloadStopsAtTheMargin(t *testing.T) {
 
 // A panic after items were offloaded deletes them.
 func TestRunPanicDeletesOffloaded(t *testing.T) {
-	s3m := &memS3{objects: map[string]string{}}
+	s3m := &s3mem.S3{}
 	off := &offloadS3{objects: map[string]bool{}}
 	pages := 0
-	_, err := Run(context.Background(), &pagedDB{n: 3}, sink.New(s3m, sink.Options{}), offloadConfig(),
+	_, err := Run(context.Background(), &pagedDB{n: 3}, s3m, offloadConfig(),
 		Options{Offload: Offload{API: off, Threshold: 1, Prefix: "p/"}, Progress: func(Progress) {
 			if pages++; pages == 2 {
 				panic("boom")
@@ -239,8 +206,8 @@ func TestRunPanicDeletesOffloaded(t *testing.T) {
 	if !errors.As(err, &e) || e.Stage != "internal" || e.OffloadDeleted != 2 {
 		t.Fatalf("err = %v (%+v), want an internal error that deleted the 2 offloaded items", err, e)
 	}
-	if len(off.objects) != 0 || len(s3m.objects) != 0 {
-		t.Errorf("left behind: offloaded %v, manifest %v", off.objects, s3m.objects)
+	if len(off.objects) != 0 || len(s3m.Objects()) != 0 || len(s3m.Uploads()) != 0 {
+		t.Errorf("left behind: offloaded %v, manifest %v", off.objects, s3m.Objects())
 	}
 }
 
@@ -263,10 +230,10 @@ func (o *slowCommitS3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ .
 
 // An offload still in flight when the run fails is deleted too.
 func TestRunFailureDeletesInFlightOffloads(t *testing.T) {
-	s3m := &memS3{objects: map[string]string{}}
+	s3m := &s3mem.S3{}
 	off := &slowCommitS3{offloadS3{objects: map[string]bool{}}}
 	pages := 0
-	_, err := Run(context.Background(), &pagedDB{n: 3}, sink.New(s3m, sink.Options{}), offloadConfig(),
+	_, err := Run(context.Background(), &pagedDB{n: 3}, s3m, offloadConfig(),
 		Options{Offload: Offload{API: off, Threshold: 1, Prefix: "p/"}, Progress: func(Progress) {
 			if pages++; pages == 1 {
 				panic("boom") // the first item's upload is still in flight
@@ -283,11 +250,11 @@ func TestRunFailureDeletesInFlightOffloads(t *testing.T) {
 // Cleanup after a deadline stop ends before the invocation's deadline even
 // when S3 stalls and the margin is small.
 func TestRunCleanupEndsBeforeTheDeadline(t *testing.T) {
-	s3m := &stallS3{}
+	s3m := stallS3()
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	dl, _ := ctx.Deadline()
-	_, err := Run(ctx, &pagedDB{n: 1 << 20}, sink.New(s3m, sink.Options{}), testConfig(), Options{DeadlineMargin: 600 * time.Millisecond})
+	_, err := Run(ctx, &pagedDB{n: 1 << 20}, s3m, testConfig(), Options{DeadlineMargin: 600 * time.Millisecond})
 	if time.Now().After(dl) {
 		t.Fatalf("Run returned %s after the deadline", time.Since(dl))
 	}
@@ -298,49 +265,14 @@ func TestRunCleanupEndsBeforeTheDeadline(t *testing.T) {
 
 // stallS3 accepts the multipart upload's creation, then stalls every other
 // call until its context ends.
-type stallS3 struct{ memS3 }
-
-func (s *stallS3) CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
-	return &s3.CreateMultipartUploadOutput{UploadId: aws.String("u")}, nil
-}
-func (s *stallS3) UploadPart(ctx context.Context, _ *s3.UploadPartInput, _ ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
-}
-func (s *stallS3) AbortMultipartUpload(ctx context.Context, _ *s3.AbortMultipartUploadInput, _ ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
-}
-func (s *stallS3) PutObject(ctx context.Context, _ *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
-}
-
-// partsS3 is memS3 that also takes multipart uploads (counting their bytes).
-type partsS3 struct {
-	memS3
-	bytes     int64
-	completed int
-}
-
-func (m *partsS3) CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
-	return &s3.CreateMultipartUploadOutput{UploadId: aws.String("u")}, nil
-}
-func (m *partsS3) UploadPart(_ context.Context, in *s3.UploadPartInput, _ ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
-	n, err := io.Copy(io.Discard, in.Body)
-	if err != nil {
-		return nil, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.bytes += n
-	return &s3.UploadPartOutput{ETag: aws.String(fmt.Sprint(aws.ToInt32(in.PartNumber)))}, nil
-}
-func (m *partsS3) CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.completed++
-	return &s3.CompleteMultipartUploadOutput{}, nil
+func stallS3() *s3mem.S3 {
+	return &s3mem.S3{Hook: func(ctx context.Context, op, _ string) error {
+		if op == "CreateMultipartUpload" {
+			return nil
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}}
 }
 
 // TestRunEngagesTheMemoryBudget: an export of several parts engages the
@@ -362,7 +294,7 @@ func TestRunEngagesTheMemoryBudget(t *testing.T) {
 		{"one part, after", 5, false, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s3m := &partsS3{memS3: memS3{objects: map[string]string{}}}
+			s3m := &s3mem.S3{Discard: true}
 			var logs strings.Builder
 			opts := Options{
 				Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -372,7 +304,7 @@ func TestRunEngagesTheMemoryBudget(t *testing.T) {
 					}
 				},
 			}
-			_, err := Run(context.Background(), &pagedDB{n: c.pages, pad: 200 << 10}, sink.New(s3m, sink.Options{}), testConfig(), opts)
+			_, err := Run(context.Background(), &pagedDB{n: c.pages, pad: 200 << 10}, s3m, testConfig(), opts)
 			if (err != nil) != c.fail {
 				t.Fatalf("error %v, want failure %v", err, c.fail)
 			}
@@ -387,8 +319,8 @@ func TestRunEngagesTheMemoryBudget(t *testing.T) {
 						_, _ = fmt.Sscanf(line[strings.Index(line, "bytesWritten="):], "bytesWritten=%d", &written)
 					}
 				}
-				if written < sink.DefaultPartSize {
-					t.Errorf("engaged at %d bytes written, before the first part (%d)", written, sink.DefaultPartSize)
+				if written < upload.DefaultPartSize {
+					t.Errorf("engaged at %d bytes written, before the first part (%d)", written, upload.DefaultPartSize)
 				}
 			}
 			if l := debug.SetMemoryLimit(-1); l != old {
@@ -403,15 +335,15 @@ func TestRunEngagesTheMemoryBudget(t *testing.T) {
 // HTTP, once that call returns), so that transcoding does not take the CPU
 // from building and sending it; the last page once the fetcher is done.
 func TestRunEncodesAPageAfterTheNextRequest(t *testing.T) {
-	s3m := &memS3{objects: map[string]string{}}
+	s3m := &s3mem.S3{}
 	db := &pagedDB{n: 4, delay: 20 * time.Millisecond}
 	var encoded []time.Time
-	res, err := Run(context.Background(), db, sink.New(s3m, sink.Options{}), testConfig(), Options{Progress: func(Progress) { encoded = append(encoded, time.Now()) }})
+	res, err := Run(context.Background(), db, s3m, testConfig(), Options{Progress: func(Progress) { encoded = append(encoded, time.Now()) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "{\"i\":1}\n{\"i\":2}\n{\"i\":3}\n{\"i\":4}\n"; s3m.objects["m.jsonl"] != want || res.Items != 4 {
-		t.Fatalf("object %q, %d items; want %q", s3m.objects["m.jsonl"], res.Items, want)
+	if want := "{\"i\":1}\n{\"i\":2}\n{\"i\":3}\n{\"i\":4}\n"; s3m.Objects()["m.jsonl"] != want || res.Items != 4 {
+		t.Fatalf("object %q, %d items; want %q", s3m.Objects()["m.jsonl"], res.Items, want)
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()

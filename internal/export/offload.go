@@ -80,8 +80,15 @@ func (f *offloader) maybe(ctx context.Context, line []byte, n int64) ([]byte, bo
 	}
 	key := f.o.Prefix + strconv.FormatInt(n, 10) + ".json"
 	body := bytes.Clone(line)
-	in := objectInput(f.dest, f.o.Bucket, key, "application/json")
-	in.Body, in.ContentLength = bytes.NewReader(body), aws.Int64(int64(len(body)))
+	o := objectOptions(f.dest, f.o.Bucket)
+	in := &s3.PutObjectInput{Bucket: aws.String(f.o.Bucket), Key: aws.String(key), ContentType: aws.String("application/json"),
+		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), ServerSideEncryption: o.sse}
+	if o.kmsKeyID != "" {
+		in.SSEKMSKeyId = aws.String(o.kmsKeyID)
+	}
+	if o.owner != "" {
+		in.ExpectedBucketOwner = aws.String(o.owner)
+	}
 	select {
 	case f.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -146,8 +153,8 @@ func (f *offloader) cleanup(ctx context.Context) (deleted, failed int) {
 		for _, k := range keys {
 			in.Delete.Objects = append(in.Delete.Objects, s3types.ObjectIdentifier{Key: aws.String(k)})
 		}
-		if f.o.Bucket == f.dest.BucketName && f.dest.ExpectedBucketOwner != "" {
-			in.ExpectedBucketOwner = aws.String(f.dest.ExpectedBucketOwner)
+		if o := objectOptions(f.dest, f.o.Bucket); o.owner != "" {
+			in.ExpectedBucketOwner = aws.String(o.owner)
 		}
 		out, err := f.o.API.DeleteObjects(ctx, in)
 		if err != nil {

@@ -20,8 +20,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
 )
 
 // apiError is an error as the SDK returns it for an HTTP status and an
@@ -68,7 +68,7 @@ func TestClassify(t *testing.T) {
 		{"ValidationException after max attempts", &retry.MaxAttemptsError{Attempt: 1, Err: apiError("DynamoDB", "Query", 400, "ValidationException", smithy.FaultClient)}, permanent},
 		{"already permanent", &step.PermanentStepError{Message: "config: query.tableName: required"}, permanent},
 		{"wrapped permanent", fmt.Errorf("export: %w", &step.PermanentStepError{Message: "bad"}), permanent},
-		{"manifest over 10,000 parts", &sink.Error{Bucket: "b", Key: "k", Err: fmt.Errorf("%w: more than 10000 parts", sink.ErrTooLarge)}, permanent},
+		{"manifest over 10,000 parts", &upload.Error{Bucket: "b", Key: "k", Err: fmt.Errorf("%w: more than 10000 parts", upload.ErrTooLarge)}, permanent},
 		{"export encode error", &export.Error{Stage: "encode", Err: errors.New("item 3: string is not valid UTF-8")}, permanent},
 
 		// Transient: retrying may help.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
 )
 
 // PermanentStepError is a failure that retrying cannot help: a bad event,
@@ -98,7 +98,7 @@ func errorKind(err error) (transient, known bool) {
 		return false, true
 	}
 	var ee *export.Error
-	if errors.As(err, &ee) && ee.Stage == "encode" || errors.Is(err, sink.ErrTooLarge) {
+	if errors.As(err, &ee) && ee.Stage == "encode" || errors.Is(err, upload.ErrTooLarge) {
 		return false, true
 	}
 	if errors.Is(err, export.ErrDeadline) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
@@ -146,6 +146,10 @@ func response(err error) error {
 
 // explain makes AWS errors that stem from one config field name it.
 func explain(err error, cfg *config.Config) error {
+	if errors.Is(err, upload.ErrExists) {
+		return &PermanentStepError{Message: fmt.Sprintf("destination.overwrite is false and an object already exists at s3://%s/%s: %v",
+			cfg.Destination.BucketName, cfg.Destination.Key, err)}
+	}
 	var api smithy.APIError
 	if !errors.As(err, &api) {
 		return err

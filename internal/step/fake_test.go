@@ -18,9 +18,9 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbwire"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
 )
 
 // recorder counts the calls a fake received, by operation name. It is safe
@@ -71,7 +71,7 @@ func (f *fakeDynamoDB) Query(ctx context.Context, in *dynamodb.QueryInput, optFn
 	return f.api.Query(ctx, in, optFns...)
 }
 
-// fakeS3 is a sink.API and step.GetObjectAPI that records every call. Every
+// fakeS3 is a upload.API and step.GetObjectAPI that records every call. Every
 // upload call fails with AccessDenied. GetObject serves the files under
 // objects (objects/<bucket>/<key>) and fails with NoSuchKey otherwise; with
 // objects empty, it fails every read. With faults, a read of the key
@@ -83,7 +83,7 @@ type fakeS3 struct {
 }
 
 var (
-	_ sink.API          = (*fakeS3)(nil)
+	_ upload.API        = (*fakeS3)(nil)
 	_ step.GetObjectAPI = (*fakeS3)(nil)
 )
 
@@ -128,6 +128,21 @@ func (f *fakeS3) AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadI
 	return nil, deniedError("s3.AbortMultipartUpload", "AccessDenied")
 }
 
+func (f *fakeS3) HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	f.record("HeadObject")
+	return nil, deniedError("s3.HeadObject", "AccessDenied")
+}
+
+func (f *fakeS3) DeleteObjects(context.Context, *s3.DeleteObjectsInput, ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error) {
+	f.record("DeleteObjects")
+	return nil, deniedError("s3.DeleteObjects", "AccessDenied")
+}
+
+func (f *fakeS3) ListParts(context.Context, *s3.ListPartsInput, ...func(*s3.Options)) (*s3.ListPartsOutput, error) {
+	f.record("ListParts")
+	return nil, deniedError("s3.ListParts", "AccessDenied")
+}
+
 // deniedError is a permanent API error as the SDK returns it: an
 // OperationError around an APIError.
 func deniedError(op, code string) error {
@@ -149,7 +164,7 @@ func newFakes(objects string) *fakes {
 	f := &fakes{ddb: newFakeDynamoDB(), s3: &fakeS3{objects: objects}}
 	f.h = step.New(step.Deps{
 		DynamoDB: f.ddb,
-		Sink:     sink.New(f.s3, sink.Options{}),
+		S3:       f.s3,
 		Pointers: step.PointerReader{S3: f.s3},
 	})
 	return f

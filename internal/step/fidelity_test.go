@@ -18,7 +18,6 @@ import (
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
@@ -299,7 +298,7 @@ func TestItemOffloading(t *testing.T) {
 	s3c := stack.S3(ctx)
 	h := step.New(step.Deps{
 		DynamoDB: stack.DynamoDB(ctx),
-		Sink:     sink.New(s3c, sink.Options{}),
+		S3:       s3c,
 		Export:   export.Options{Offload: export.Offload{API: s3c, Threshold: 2000}},
 	})
 	items := userItems("o", 10, 100)

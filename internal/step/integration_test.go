@@ -13,9 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
 )
 
 var (
@@ -35,7 +35,7 @@ func env(t *testing.T) (*testenv.Stack, *step.Handler) {
 	s3c := stack.S3(ctx)
 	h := step.New(step.Deps{
 		DynamoDB: stack.DynamoDB(ctx),
-		Sink:     sink.New(s3c, sink.Options{}),
+		S3:       s3c,
 		Pointers: step.PointerReader{S3: s3c},
 	})
 	return stack, h
@@ -148,8 +148,8 @@ func TestMultipartManifest(t *testing.T) {
 		t.Fatalf("failed: %s: %s", ferr.Type, ferr.Message)
 	}
 	size, _ := out["sizeBytes"].(json.Number).Int64()
-	if size <= sink.DefaultPartSize {
-		t.Fatalf("sizeBytes = %d, want more than one part (%d)", size, sink.DefaultPartSize)
+	if size <= upload.DefaultPartSize {
+		t.Fatalf("sizeBytes = %d, want more than one part (%d)", size, upload.DefaultPartSize)
 	}
 	stack.CheckManifest(t, bucket, "big.jsonl", want)
 }

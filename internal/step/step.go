@@ -6,7 +6,6 @@ package step
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,13 +22,13 @@ import (
 	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/render"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
 )
 
 // Deps are the handler's collaborators, built once per process.
 type Deps struct {
 	DynamoDB query.API
-	Sink     *sink.Sink
+	S3       upload.API           // the manifest's uploads
 	Pointers render.PointerReader // reads _s3_output_pointer objects; nil: unavailable
 	Export   export.Options       // DeadlineMargin here overrides the default; Offload.API enables offloading
 	Logger   *slog.Logger         // nil: no logs
@@ -156,7 +155,7 @@ func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event
 	opts.Offload.Prefix = fmt.Sprintf("manifest_items/%s/%s/%s/", flow, stepID, runID)
 	opts.Policy = policy
 	log.Info("start", "format", cfg.Output.Format.String(), "limit", cfg.Query.Limit, "pageSize", cfg.Query.PageSize)
-	res, err := export.Run(ctx, h.d.DynamoDB, h.d.Sink, cfg, opts)
+	res, err := export.Run(ctx, h.d.DynamoDB, h.d.S3, cfg, opts)
 	if err != nil {
 		return nil, Classify(explain(err, cfg))
 	}
@@ -185,17 +184,7 @@ func requestID(ctx context.Context) string {
 	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
 		return lc.AwsRequestID
 	}
-	return NewRunID()
-}
-
-// NewRunID returns a random (version 4) UUID: the run id of a run outside
-// Lambda, where the Lambda function uses its request id.
-func NewRunID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	return export.NewRunID()
 }
 
 // renderError classifies a template failure: permanent, unless a pointer

@@ -52,9 +52,9 @@ func TestDeadline(t *testing.T) {
 			wantMsg: []string{"deadline", "items written", "{dest}"},
 		},
 		{
-			name:    "PutObject is slower than the deadline",
+			name:    "the one part is slower than the deadline",
 			user:    smallUser,
-			s3:      []fp.Rule{{Op: "PutObject", Fault: fp.Delay(stall)}},
+			s3:      []fp.Rule{{Op: "UploadPart", Fault: fp.Delay(stall)}},
 			wantMsg: []string{"deadline", "50 items written", "{dest}"},
 		},
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/allma/ddb-query-to-s3-manifest/internal/awsenv"
 	fp "github.com/allma/ddb-query-to-s3-manifest/internal/testkit/faultproxy"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 const kmsDenied = "User: arn:aws:sts::123456789012:assumed-role/manifest/fn is not authorized to perform: kms:GenerateDataKey on resource: arn:aws:kms:us-east-1:123456789012:key/1234abcd because no identity-based policy allows the kms:GenerateDataKey action"
@@ -22,10 +24,13 @@ const kmsDenied = "User: arn:aws:sts::123456789012:assumed-role/manifest/fn is n
 func TestFaultMatrix(t *testing.T) {
 	tests := []struct {
 		name     string
-		user     string // partition to export: bigUser (multipart) or smallUser (PutObject)
+		user     string // partition to export: bigUser (several parts) or smallUser (one part)
 		ddb, s3  []fp.Rule
 		edit     func(cfg map[string]any)
 		noBucket bool // the destination bucket does not exist
+		// leftOpen: the upload cannot be aborted, so it is left open, and
+		// the message must say so with its id.
+		leftOpen bool
 
 		wantType string // "" : success
 		wantMsg  []string
@@ -146,21 +151,17 @@ func TestFaultMatrix(t *testing.T) {
 			wantMsg:  []string{"{dest}", "InternalError"},
 		},
 		{
-			// The manager's abort fails (all its attempts); the sink's
-			// detached re-abort must still leave no open upload.
-			name: "S3 UploadPart fails and the manager's abort fails too",
+			// The abort fails too, in all its attempts: the message must
+			// not claim the upload was aborted, and names it.
+			name: "S3 UploadPart fails and the abort fails too",
 			user: bigUser,
 			s3: []fp.Rule{
 				{Op: "UploadPart", Fault: fp.Error(500, "InternalError", "internal error")},
-				{Op: "AbortMultipartUpload", Times: awsenv.MaxAttempts, Fault: fp.Error(500, "InternalError", "abort failed")},
+				{Op: "AbortMultipartUpload", Fault: fp.Error(500, "InternalError", "abort failed")},
 			},
 			wantType: "TransientStepError",
-			wantMsg:  []string{"{dest}", "InternalError"},
-			check: func(t *testing.T, r *rig) {
-				if n := r.s3.Count("AbortMultipartUpload"); n <= awsenv.MaxAttempts {
-					t.Errorf("%d AbortMultipartUpload requests, want more than the manager's %d", n, awsenv.MaxAttempts)
-				}
-			},
+			wantMsg:  []string{"{dest}", "InternalError", "abort failed", "may still be open", "upload id"},
+			leftOpen: true,
 		},
 		{
 			name:     "S3 NoSuchBucket from CreateMultipartUpload",
@@ -170,21 +171,21 @@ func TestFaultMatrix(t *testing.T) {
 			wantMsg:  []string{"{dest}", "NoSuchBucket"},
 		},
 		{
-			name:     "missing bucket, single PutObject",
+			name:     "missing bucket, one part",
 			user:     smallUser,
 			noBucket: true,
 			wantType: "PermanentStepError",
 			wantMsg:  []string{"{dest}", "NoSuchBucket", fmt.Sprintf("%d items written", smallCount)},
 		},
 		{
-			name: "KMS key denied on PutObject",
+			name: "KMS key denied, one part",
 			user: smallUser,
 			edit: kms,
-			s3: []fp.Rule{{Op: "PutObject", Fault: fp.Error(403, "AccessDenied", kmsDenied),
+			s3: []fp.Rule{{Op: "CreateMultipartUpload", Fault: fp.Error(403, "AccessDenied", kmsDenied),
 				Match: func(r *http.Request) bool { return r.Header.Get("X-Amz-Server-Side-Encryption") == "aws:kms" }}},
 			wantType: "PermanentStepError",
 			wantMsg:  []string{"{dest}", "AccessDenied", "kms:GenerateDataKey"},
-			check:    wantAttempts("PutObject", 1),
+			check:    wantAttempts("CreateMultipartUpload", 1),
 		},
 		{
 			name: "KMS key denied on CreateMultipartUpload",
@@ -196,20 +197,20 @@ func TestFaultMatrix(t *testing.T) {
 			wantMsg:  []string{"{dest}", "AccessDenied", "kms:GenerateDataKey"},
 		},
 		{
-			name:     "KMS throttling on PutObject",
+			name:     "KMS throttling, one part",
 			user:     smallUser,
 			edit:     kms,
-			s3:       []fp.Rule{{Op: "PutObject", Fault: fp.Error(400, "KMS.ThrottlingException", "Rate exceeded")}},
+			s3:       []fp.Rule{{Op: "UploadPart", Fault: fp.Error(400, "KMS.ThrottlingException", "Rate exceeded")}},
 			wantType: "TransientStepError",
 			wantMsg:  []string{"{dest}", "KMS.ThrottlingException"},
 		},
 		{
-			name:     "S3 PutObject 500 beyond the retries",
+			name:     "S3 UploadPart 500 beyond the retries, one part",
 			user:     smallUser,
-			s3:       []fp.Rule{{Op: "PutObject", Fault: fp.Error(500, "InternalError", "internal error")}},
+			s3:       []fp.Rule{{Op: "UploadPart", Fault: fp.Error(500, "InternalError", "internal error")}},
 			wantType: "TransientStepError",
 			wantMsg:  []string{"{dest}", "InternalError", fmt.Sprintf("%d items written", smallCount)},
-			check:    wantAttempts("PutObject", awsenv.MaxAttempts),
+			check:    wantAttempts("UploadPart", awsenv.MaxAttempts),
 		},
 	}
 	for _, tc := range tests {
@@ -269,9 +270,34 @@ func TestFaultMatrix(t *testing.T) {
 				want = append(want, repl.Replace(m))
 			}
 			checkMessage(t, ferr.Message, want...)
+			if tc.leftOpen {
+				if n := r.s3.Count("AbortMultipartUpload"); n != awsenv.MaxAttempts {
+					t.Errorf("%d AbortMultipartUpload requests, want %d (one call, the SDK's retries)", n, awsenv.MaxAttempts)
+				}
+				r.s3.Clear() // the test's own abort, with S3 answering again
+				if n := abortAll(t, r.s3c, bucket, key); n != 1 {
+					t.Errorf("%d uploads were left open, want the 1 the message names", n)
+				}
+			}
 			stack.AssertNothingLeft(t, context.Background(), bucket, key)
 		})
 	}
+}
+
+// abortAll aborts the open uploads for bucket/key and says how many there were.
+func abortAll(t *testing.T, c *s3.Client, bucket, key string) int {
+	t.Helper()
+	ctx := context.Background()
+	ups, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket), Prefix: aws.String(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range ups.Uploads {
+		if _, err := c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: u.Key, UploadId: u.UploadId}); err != nil {
+			t.Error(err)
+		}
+	}
+	return len(ups.Uploads)
 }
 
 // kms asks for SSE-KMS with a key.

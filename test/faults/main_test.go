@@ -23,10 +23,10 @@ import (
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/awsenv"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/faultproxy"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
 )
 
 var (
@@ -141,12 +141,12 @@ type rig struct {
 }
 
 type rigOptions struct {
-	margin   time.Duration           // Export.DeadlineMargin; 0: the handler's default
-	progress func(export.Progress)   // Export.Progress
-	wrapDB   func(dbAPI) dbAPI       // wraps the DynamoDB client
-	wrapS3   func(sink.API) sink.API // wraps the S3 client given to the sink
-	cleanup  time.Duration           // Deps.CleanupBudget; 0: the default
-	offload  export.Offload          // Export.Offload; API set by newRig when Threshold > 0
+	margin   time.Duration               // Export.DeadlineMargin; 0: the handler's default
+	progress func(export.Progress)       // Export.Progress
+	wrapDB   func(dbAPI) dbAPI           // wraps the DynamoDB client
+	wrapS3   func(upload.API) upload.API // wraps the S3 client given to the sink
+	cleanup  time.Duration               // Deps.CleanupBudget; 0: the default
+	offload  export.Offload              // Export.Offload; API set by newRig when Threshold > 0
 }
 
 type dbAPI = interface {
@@ -175,7 +175,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if o.wrapDB != nil {
 		dbi = o.wrapDB(db)
 	}
-	var si sink.API = s3c
+	var si upload.API = s3c
 	if o.wrapS3 != nil {
 		si = o.wrapS3(s3c)
 	}
@@ -184,7 +184,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	}
 	r.h = step.New(step.Deps{
 		DynamoDB:      dbi,
-		Sink:          sink.New(si, sink.Options{}),
+		S3:            si,
 		Pointers:      step.PointerReader{S3: s3c},
 		Export:        export.Options{DeadlineMargin: o.margin, Progress: o.progress, Offload: o.offload},
 		CleanupBudget: o.cleanup,

@@ -14,9 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbwire"
 	fp "github.com/allma/ddb-query-to-s3-manifest/internal/testkit/faultproxy"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
 )
 
 // TestUploadFailureIsRootCause: when S3 refuses the upload, the caller sees
@@ -104,7 +104,7 @@ func TestPanicIsReported(t *testing.T) {
 			opts: func() rigOptions {
 				return rigOptions{
 					wrapDB: func(dbAPI) dbAPI { return fakeDB(3000, 4) },
-					wrapS3: func(c sink.API) sink.API { return panicky{c.(*s3.Client)} },
+					wrapS3: func(c upload.API) upload.API { return panicky{c.(*s3.Client)} },
 				}
 			},
 			wantMsg: []string{"panic", "fake S3 panics in CreateMultipartUpload"},

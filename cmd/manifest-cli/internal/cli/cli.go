@@ -207,7 +207,7 @@ func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
 	}
 	// The run id names offloaded items' objects where the Lambda function
 	// uses its request id (CONTRACT.md section 5); it also tags the logs.
-	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: step.NewRunID()})
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: export.NewRunID()})
 
 	log := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: opts.logLevel}))
 	deps, err := env.Deps(ctx, log)

@@ -12,20 +12,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/allma/ddb-query-to-s3-manifest/cmd/manifest-cli/internal/progress"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/sink"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbwire"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/s3mem"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -226,24 +224,6 @@ func (f *fakeDynamoDB) Query(ctx context.Context, in *dynamodb.QueryInput, optFn
 	return ddbwire.Client(func(*http.Request) []byte { return body }).Query(ctx, in, optFns...)
 }
 
-// fakeS3 records single-part uploads; the manifests here are small.
-type fakeS3 struct {
-	sink.API
-	mu      sync.Mutex
-	objects map[string]string
-}
-
-func (f *fakeS3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
-	b, err := io.ReadAll(in.Body)
-	if err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.objects[*in.Bucket+"/"+*in.Key] = string(b)
-	return &s3.PutObjectOutput{}, nil
-}
-
 func item(pk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "n": &types.AttributeValueMemberN{Value: "12.50"}}
 }
@@ -283,8 +263,8 @@ func TestRun(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s3c := &fakeS3{objects: map[string]string{}}
-			deps := &step.Deps{DynamoDB: tc.db, Sink: sink.New(s3c, sink.Options{})}
+			s3c := &s3mem.S3{}
+			deps := &step.Deps{DynamoDB: tc.db, S3: s3c}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			if tc.cancel {
@@ -312,11 +292,11 @@ func TestRun(t *testing.T) {
 				}
 			}
 			if tc.wantCode == ExitOK {
-				if got := s3c.objects["bkt/run1.jsonl"]; !strings.HasPrefix(got, `{"n":12.50,"pk":"a"}`+"\n") {
+				if got := s3c.Objects()["run1.jsonl"]; !strings.HasPrefix(got, `{"n":12.50,"pk":"a"}`+"\n") {
 					t.Errorf("manifest = %q", got)
 				}
-			} else if len(s3c.objects) > 0 {
-				t.Errorf("a failed run left objects: %v", s3c.objects)
+			} else if len(s3c.Objects()) > 0 || len(s3c.Uploads()) > 0 {
+				t.Errorf("a failed run left objects %v, uploads %v", s3c.Objects(), s3c.Uploads())
 			}
 		})
 	}

@@ -1,0 +1,319 @@
+// Package s3mem is an in-memory S3 for unit tests and benchmarks: objects
+// and multipart uploads of one process, the calls the function makes, and a
+// hook to fail or stall any of them. It checks what a lenient local server
+// does not: parts of a Complete are 1..N, consecutive, and every one but the
+// last at least 5 MiB. Integration tests use versitygw instead.
+package s3mem
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+const minPart = 5 << 20
+
+// Object is a stored object.
+type Object struct {
+	Body     []byte
+	Metadata map[string]string
+	Tags     string
+}
+
+// S3 is the in-memory store. The zero value is empty and ready. It is safe
+// for concurrent use.
+type S3 struct {
+	// Hook, when set, is called first by every call with its operation name
+	// and context; a non-nil error fails the call with it. It may block
+	// (to stall a call until ctx ends, say).
+	Hook func(ctx context.Context, op, key string) error
+	// Discard keeps no part bodies (for benchmarks); Complete then makes
+	// an object of the right size with no bytes.
+	Discard bool
+
+	mu      sync.Mutex
+	objects map[string]*Object
+	uploads map[string]*upload
+	calls   map[string]int
+	next    int
+}
+
+type upload struct {
+	key   string
+	meta  map[string]string
+	parts map[int32][]byte
+	sizes map[int32]int64
+}
+
+// Objects returns a copy of the stored objects' bodies by key.
+func (s *S3) Objects() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]string{}
+	for k, o := range s.objects {
+		out[k] = string(o.Body)
+	}
+	return out
+}
+
+// Object returns the object at key, or nil.
+func (s *S3) Object(key string) *Object {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.objects[key]
+}
+
+// Uploads returns the keys of the open multipart uploads.
+func (s *S3) Uploads() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, u := range s.uploads {
+		out = append(out, u.key)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Calls returns how many times op was called.
+func (s *S3) Calls(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[op]
+}
+
+func (s *S3) enter(ctx context.Context, op string, key *string) error {
+	s.mu.Lock()
+	if s.calls == nil {
+		s.calls, s.objects, s.uploads = map[string]int{}, map[string]*Object{}, map[string]*upload{}
+	}
+	s.calls[op]++
+	s.mu.Unlock()
+	if s.Hook != nil {
+		if err := s.Hook(ctx, op, aws.ToString(key)); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// APIError is an S3 error as the SDK returns it.
+func APIError(code string) error {
+	return &smithy.GenericAPIError{Code: code, Message: code + " (s3mem)"}
+}
+
+func (s *S3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	if err := s.enter(ctx, "PutObject", in.Key); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(in.Body)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := aws.ToString(in.Key)
+	if aws.ToString(in.IfNoneMatch) == "*" && s.objects[key] != nil {
+		return nil, APIError("PreconditionFailed")
+	}
+	s.objects[key] = &Object{Body: b, Metadata: maps.Clone(in.Metadata), Tags: aws.ToString(in.Tagging)}
+	return &s3.PutObjectOutput{ETag: aws.String(`"e"`)}, nil
+}
+
+func (s *S3) GetObject(ctx context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	if err := s.enter(ctx, "GetObject", in.Key); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[aws.ToString(in.Key)]
+	if o == nil {
+		return nil, APIError("NoSuchKey")
+	}
+	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(o.Body)), ContentLength: aws.Int64(int64(len(o.Body))), Metadata: maps.Clone(o.Metadata)}, nil
+}
+
+func (s *S3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	if err := s.enter(ctx, "HeadObject", in.Key); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[aws.ToString(in.Key)]
+	if o == nil {
+		return nil, &types.NotFound{Message: aws.String("not found (s3mem)")}
+	}
+	return &s3.HeadObjectOutput{ContentLength: aws.Int64(int64(len(o.Body))), Metadata: maps.Clone(o.Metadata), ETag: aws.String(`"e"`)}, nil
+}
+
+func (s *S3) DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, _ ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error) {
+	if err := s.enter(ctx, "DeleteObjects", nil); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range in.Delete.Objects {
+		delete(s.objects, aws.ToString(id.Key))
+	}
+	return &s3.DeleteObjectsOutput{}, nil
+}
+
+func (s *S3) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	if err := s.enter(ctx, "ListObjectsV2", in.Prefix); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := &s3.ListObjectsV2Output{}
+	for _, k := range slices.Sorted(maps.Keys(s.objects)) {
+		if strings.HasPrefix(k, aws.ToString(in.Prefix)) && k > aws.ToString(in.StartAfter) {
+			out.Contents = append(out.Contents, types.Object{Key: aws.String(k), Size: aws.Int64(int64(len(s.objects[k].Body)))})
+		}
+	}
+	out.KeyCount = aws.Int32(int32(len(out.Contents)))
+	return out, nil
+}
+
+func (s *S3) CreateMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, _ ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
+	if err := s.enter(ctx, "CreateMultipartUpload", in.Key); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.next++
+	id := fmt.Sprintf("upload-%d", s.next)
+	s.uploads[id] = &upload{key: aws.ToString(in.Key), meta: maps.Clone(in.Metadata), parts: map[int32][]byte{}, sizes: map[int32]int64{}}
+	return &s3.CreateMultipartUploadOutput{UploadId: aws.String(id)}, nil
+}
+
+func (s *S3) UploadPart(ctx context.Context, in *s3.UploadPartInput, _ ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+	if err := s.enter(ctx, "UploadPart", in.Key); err != nil {
+		return nil, err
+	}
+	var b []byte
+	var n int64
+	var err error
+	if s.Discard {
+		n, err = io.Copy(io.Discard, in.Body)
+	} else {
+		b, err = io.ReadAll(in.Body)
+		n = int64(len(b))
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.uploads[aws.ToString(in.UploadId)]
+	if u == nil {
+		return nil, APIError("NoSuchUpload")
+	}
+	pn := aws.ToInt32(in.PartNumber)
+	u.parts[pn], u.sizes[pn] = b, n
+	return &s3.UploadPartOutput{ETag: aws.String(fmt.Sprintf(`"p%d"`, pn))}, nil
+}
+
+func (s *S3) ListParts(ctx context.Context, in *s3.ListPartsInput, _ ...func(*s3.Options)) (*s3.ListPartsOutput, error) {
+	if err := s.enter(ctx, "ListParts", in.Key); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.uploads[aws.ToString(in.UploadId)]
+	if u == nil {
+		return nil, APIError("NoSuchUpload")
+	}
+	out := &s3.ListPartsOutput{IsTruncated: aws.Bool(false)}
+	for _, pn := range slices.Sorted(maps.Keys(u.sizes)) {
+		if pn > aws.ToInt32(ptr(in.PartNumberMarker)) {
+			out.Parts = append(out.Parts, types.Part{PartNumber: aws.Int32(pn), Size: aws.Int64(u.sizes[pn]), ETag: aws.String(fmt.Sprintf(`"p%d"`, pn))})
+		}
+	}
+	return out, nil
+}
+
+func ptr(s *string) *int32 {
+	var n int32
+	_, _ = fmt.Sscan(aws.ToString(s), &n)
+	return &n
+}
+
+func (s *S3) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, _ ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
+	if err := s.enter(ctx, "CompleteMultipartUpload", in.Key); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := aws.ToString(in.UploadId)
+	u := s.uploads[id]
+	if u == nil {
+		return nil, APIError("NoSuchUpload")
+	}
+	key := aws.ToString(in.Key)
+	if aws.ToString(in.IfNoneMatch) == "*" && s.objects[key] != nil {
+		return nil, APIError("PreconditionFailed")
+	}
+	var body []byte
+	parts := in.MultipartUpload.Parts
+	for i, p := range parts {
+		pn := aws.ToInt32(p.PartNumber)
+		n, ok := u.sizes[pn]
+		switch {
+		case pn != int32(i+1):
+			return nil, fmt.Errorf("s3mem: part %d at place %d: parts must be 1..N", pn, i+1)
+		case !ok:
+			return nil, APIError("InvalidPart")
+		case n < minPart && i < len(parts)-1:
+			return nil, APIError("EntityTooSmall")
+		}
+		body = append(body, u.parts[pn]...)
+	}
+	if s.Discard {
+		body = nil
+	}
+	delete(s.uploads, id)
+	s.objects[key] = &Object{Body: body, Metadata: u.meta}
+	return &s3.CompleteMultipartUploadOutput{ETag: aws.String(`"c"`)}, nil
+}
+
+func (s *S3) AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput, _ ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error) {
+	if err := s.enter(ctx, "AbortMultipartUpload", in.Key); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := aws.ToString(in.UploadId)
+	if s.uploads[id] == nil {
+		return nil, APIError("NoSuchUpload")
+	}
+	delete(s.uploads, id)
+	return &s3.AbortMultipartUploadOutput{}, nil
+}
+
+func (s *S3) PutObjectTagging(ctx context.Context, in *s3.PutObjectTaggingInput, _ ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error) {
+	if err := s.enter(ctx, "PutObjectTagging", in.Key); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[aws.ToString(in.Key)]
+	if o == nil {
+		return nil, APIError("NoSuchKey")
+	}
+	var tags []string
+	for _, t := range in.Tagging.TagSet {
+		tags = append(tags, aws.ToString(t.Key)+"="+aws.ToString(t.Value))
+	}
+	o.Tags = strings.Join(tags, "&")
+	return &s3.PutObjectTaggingOutput{}, nil
+}
