@@ -29,6 +29,12 @@ type Config struct {
 	Destination          Destination
 	Output               Output
 	EnableItemOffloading bool
+	// Resumable: an export that cannot finish before its deadline hands
+	// back a continuation for the next invocation instead of failing.
+	Resumable bool
+	// Digest identifies the rendered tree this config was decoded from
+	// (set by the caller that rendered it); a continuation is bound to it.
+	Digest string
 }
 
 // Query describes the DynamoDB Query to page through.

@@ -18,7 +18,7 @@ import (
 // Known keys, in the order they are documented. A test keeps README's
 // reference in sync with these lists.
 var (
-	TopKeys         = []string{"query", "destination", "output", "enableItemOffloading"}
+	TopKeys         = []string{"query", "destination", "output", "enableItemOffloading", "resumable"}
 	QueryKeys       = []string{"tableName", "indexName", "keyConditionExpression", "expressionAttributeValues", "expressionAttributeNames", "filterExpression", "projectionExpression", "scanIndexForward", "consistentRead", "limit", "pageSize", "exclusiveStartKey"}
 	DestinationKeys = []string{"bucketName", "key", "contentType", "overwrite", "serverSideEncryption", "kmsKeyId", "expectedBucketOwner"}
 	OutputKeys      = []string{"format"}
@@ -62,6 +62,9 @@ func Decode(tree map[string]any, extraTopKeys ...string) (*Config, error) {
 	}
 	if b, ok := d.boolean("enableItemOffloading", tree["enableItemOffloading"]); ok {
 		cfg.EnableItemOffloading = b
+	}
+	if b, ok := d.boolean("resumable", tree["resumable"]); ok {
+		cfg.Resumable = b
 	}
 	if len(d.errs) == 0 {
 		d.placeholders(&cfg.Query)

@@ -33,6 +33,7 @@ import (
 	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/membudget"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/resume"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
 )
 
@@ -62,7 +63,21 @@ type Options struct {
 	Upload upload.Options
 	// RunID names this run: in offloaded objects' keys and in the
 	// manifest's metadata (upload.ExportIDMetadata). Empty: a new one.
+	// When From is set, From.Export is used instead: one export, one id.
 	RunID string
+	// Resumable: at the deadline margin the export hands back a
+	// continuation (Result.Next) instead of failing.
+	Resumable bool
+	// From is the continuation a resumable export goes on from; nil: it
+	// starts.
+	From *resume.Token
+	// Digest is the rendered config's digest (resume.Digest), which a
+	// continuation is bound to.
+	Digest string
+	// Retryable says whether a failure may pass on a retry. When From is
+	// set, such a failure keeps the upload, its side objects and the
+	// offloaded items, so that a retry of the same continuation goes on.
+	Retryable func(error) bool
 	// Offload is used when the config enables item offloading.
 	Offload Offload
 	// Progress, when set, is called after every page with the running
@@ -78,8 +93,11 @@ type Progress struct {
 	Elapsed time.Duration
 }
 
-// Result is what an export wrote.
+// Result is what an export wrote. When Next is set, the export is not done:
+// Object names where the manifest will be (its Size is the bytes so far)
+// and Next is the continuation.
 type Result struct {
+	Next             *resume.Token
 	Object           upload.Object
 	Items            int64
 	Pages            int
@@ -113,7 +131,10 @@ type Error struct {
 	// AbortErr is why the upload could not be aborted; nil: it was (or none
 	// was open).
 	AbortErr error
-	Err      error
+	// Kept: the upload and what the continuation needs were kept for a
+	// retry of the same continuation.
+	Kept bool
+	Err  error
 }
 
 func (e *Error) Error() string {
@@ -123,7 +144,9 @@ func (e *Error) Error() string {
 	}
 	msg := fmt.Sprintf("%v (exporting %s to s3://%s/%s: %d items written from %d pages; ",
 		e.Err, where, e.Bucket, e.Key, e.Items, e.Pages)
-	if e.AbortErr != nil {
+	if e.Kept {
+		msg += "the upload is kept: a retry with the same continuation goes on from it"
+	} else if e.AbortErr != nil {
 		msg += fmt.Sprintf("no manifest was written, but the upload may still be open: %v", e.AbortErr)
 	} else {
 		msg += "the upload was aborted, no manifest was written"
@@ -140,7 +163,7 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Run exports cfg's Query to cfg's destination.
-func Run(ctx context.Context, db query.API, s3 upload.API, cfg *config.Config, opts Options) (res *Result, err error) {
+func Run(ctx context.Context, db query.API, s3 S3, cfg *config.Config, opts Options) (res *Result, err error) {
 	p := newPipeline(ctx, db, s3, cfg, opts)
 	defer p.release()
 	defer func() {
@@ -149,11 +172,18 @@ func Run(ctx context.Context, db query.API, s3 upload.API, cfg *config.Config, o
 		}
 	}()
 	if err := p.open(); err != nil {
+		var done *upload.AlreadyCompleteError
+		if errors.As(err, &done) {
+			return p.completed(done.Object)
+		}
 		return nil, err
 	}
 	p.started = true
 	go p.fetch()
 	if stage, err := p.encode(); err != nil {
+		if p.opts.Resumable && p.stoppedByDeadline() && p.upload.Err() == nil {
+			return p.suspend()
+		}
 		return p.fail(stage, err)
 	}
 	return p.finish()
@@ -167,18 +197,18 @@ func Run(ctx context.Context, db query.API, s3 upload.API, cfg *config.Config, o
 type pipeline struct {
 	ctx    context.Context // the invocation's
 	db     query.API
-	s3     upload.API
+	s3     S3
 	cfg    *config.Config
 	opts   Options
 	policy *deadline.Policy
 	log    *slog.Logger
 
 	// work bounds the query: it ends at the policy's StopBy, or with the
-	// cause of a failure. offload bounds offloaded items' uploads: the same
-	// deadline, but no other cancellation (an upload cancelled in flight
-	// may still land, so cleanup waits for each, then deletes). upload
-	// bounds the manifest's upload: the policy's FinishBy, a backstop for
-	// an S3 call that stalls; the pipe is normally closed long before.
+	// cause of a failure; no new item is offloaded after it. upload bounds
+	// the manifest's upload: the policy's FinishBy, by when it must be
+	// complete or suspended. offload bounds offloaded items' uploads: the
+	// same, but no other cancellation (an upload cancelled in flight may
+	// still land, so cleanup waits for each, then deletes).
 	work, offload, upload context.Context
 	cancel                context.CancelCauseFunc
 	stops                 []context.CancelFunc
@@ -197,12 +227,19 @@ type pipeline struct {
 	qres    query.Result  // the fetcher's, read after fetched is closed
 	qerr    error
 
+	// position is the LastEvaluatedKey of the last page written (nil:
+	// none yet, or the query's end); queryDone says that an earlier
+	// invocation read the query to its end.
+	position    map[string]types.AttributeValue
+	queryDone   bool
+	pagesBefore int // pages earlier invocations read
+
 	budget   *membudget.Budget
 	engageAt int64 // bytes written at which the budget engages; -1: never again
 	st       state
 }
 
-func newPipeline(ctx context.Context, db query.API, s3 upload.API, cfg *config.Config, opts Options) *pipeline {
+func newPipeline(ctx context.Context, db query.API, s3 S3, cfg *config.Config, opts Options) *pipeline {
 	if opts.Prefetch <= 0 {
 		opts.Prefetch = DefaultPrefetch
 	}
@@ -211,6 +248,9 @@ func newPipeline(ctx context.Context, db query.API, s3 upload.API, cfg *config.C
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.From != nil {
+		opts.RunID = opts.From.Export
 	}
 	if opts.RunID == "" {
 		opts.RunID = NewRunID()
@@ -224,7 +264,7 @@ func newPipeline(ctx context.Context, db query.API, s3 upload.API, cfg *config.C
 	work, stopWork := p.policy.Work(ctx)
 	p.work, p.cancel = context.WithCancelCause(work)
 	var stopOffload, stopUpload context.CancelFunc
-	p.offload, stopOffload = p.policy.Work(ctx)
+	p.offload, stopOffload = p.policy.Finish(ctx)
 	p.upload, stopUpload = p.policy.Finish(ctx)
 	p.stops = []context.CancelFunc{func() { p.cancel(context.Canceled) }, stopWork, stopOffload, stopUpload}
 	p.pages = make(chan fetchedPage, opts.Prefetch)
@@ -254,7 +294,14 @@ func (p *pipeline) open() error {
 	}
 	uopts := p.opts.Upload
 	uopts.Cleanup = p.policy.Cleanup
-	w, err := upload.New(p.upload, p.s3, manifestTarget(&p.cfg.Destination, p.opts.RunID), uopts)
+	target := manifestTarget(&p.cfg.Destination, p.opts.RunID)
+	var w *upload.Writer
+	var err error
+	if p.opts.From != nil {
+		w, err = p.resume(target, uopts)
+	} else {
+		w, err = upload.New(p.upload, p.s3, target, uopts)
+	}
 	if err != nil {
 		return p.newError(StageUpload, err)
 	}
@@ -283,6 +330,9 @@ func (p *pipeline) fetch() {
 			p.qerr = fmt.Errorf("query goroutine panicked: %v", r)
 		}
 	}()
+	if p.queryDone {
+		return
+	}
 	in := query.Input(&p.cfg.Query)
 	send := func(pg *query.Page) error {
 		g := newGate()
@@ -326,10 +376,13 @@ func (p *pipeline) encode() (Stage, error) {
 	var wp lines.Page
 	for pg := range p.pages {
 		pg.gate.wait()
-		p.st.pages = pg.Number
+		p.st.pages = p.pagesBefore + pg.Number
 		if stage, err := p.encodePage(tr, &wp, pg); err != nil {
 			return stage, err
 		}
+		// Every line of the page is written: the next invocation would
+		// go on from here.
+		p.position = pg.LastEvaluatedKey
 		if err := context.Cause(p.work); p.work.Err() != nil {
 			return StageDeadline, err
 		}
@@ -433,8 +486,10 @@ func (p *pipeline) finish() (*Result, error) {
 		}
 		return p.fail(stage, err)
 	}
-	return &Result{Object: *obj, Items: p.st.items, Pages: p.qres.Pages, Truncated: p.qres.Truncated,
-		LastEvaluatedKey: p.qres.LastEvaluatedKey, Offloaded: p.st.offloaded}, nil
+	res := &Result{Object: *obj, Items: p.st.items, Pages: p.st.pages, Truncated: p.qres.Truncated,
+		LastEvaluatedKey: p.qres.LastEvaluatedKey, Offloaded: p.st.offloaded}
+	p.tag(obj, res)
+	return res, nil
 }
 
 // fail stops the fetcher, aborts the upload and deletes what was offloaded,
@@ -449,21 +504,35 @@ func (p *pipeline) fail(stage Stage, err error) (*Result, error) {
 		<-p.fetched
 	}
 	e := p.newError(stage, err)
+	deadline := stage == StageDeadline || errors.Is(err, ErrDeadline) || p.stoppedByDeadline()
+	if deadline {
+		e.Stage = StageDeadline
+		if !errors.Is(err, ErrDeadline) {
+			err = ErrDeadline
+		}
+		hint := `set "resumable": true, which exports a query of any size across invocations, or use a smaller query.limit or a longer timeout`
+		if p.opts.Resumable {
+			hint = "there was no time left to hand back a continuation; retry with the same event"
+		}
+		e.Err = fmt.Errorf("%w (%s left at start, margin %s); %s", err, p.policy.Left(), p.policy.Margin(), hint)
+	}
+	if p.opts.From != nil && (deadline || p.opts.Retryable != nil && p.opts.Retryable(err)) {
+		// A retry of the same continuation goes on from it: keep the
+		// upload, its side objects and the offloaded items.
+		e.Kept = true
+		return nil, e
+	}
 	ctx, cancel := p.policy.Cleanup(p.ctx)
 	defer cancel()
 	if p.w != nil {
 		e.AbortErr = p.w.Abort(ctx)
 	}
-	if p.off != nil {
+	switch {
+	case p.off != nil && p.opts.From != nil:
+		// Earlier invocations offloaded items too: all are under the prefix.
+		e.OffloadDeleted, e.OffloadLeft = p.off.cleanupAll(ctx)
+	case p.off != nil:
 		e.OffloadDeleted, e.OffloadLeft = p.off.cleanup(ctx)
-	}
-	if stage == StageDeadline || errors.Is(err, ErrDeadline) || p.stoppedByDeadline() {
-		e.Stage = StageDeadline
-		if !errors.Is(err, ErrDeadline) {
-			err = ErrDeadline
-		}
-		e.Err = fmt.Errorf("%w (%s left at start, margin %s); continue with a smaller query.limit or a longer timeout",
-			err, p.policy.Left(), p.policy.Margin())
 	}
 	return nil, e
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbwire"
@@ -158,6 +159,18 @@ func (o *offloadS3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...f
 	defer o.mu.Unlock()
 	o.objects[aws.ToString(in.Key)] = true
 	return &s3.PutObjectOutput{}, nil
+}
+
+func (o *offloadS3) ListObjectsV2(_ context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := &s3.ListObjectsV2Output{}
+	for k := range o.objects {
+		if strings.HasPrefix(k, aws.ToString(in.Prefix)) {
+			out.Contents = append(out.Contents, s3types.Object{Key: aws.String(k)})
+		}
+	}
+	return out, nil
 }
 
 func (o *offloadS3) DeleteObjects(_ context.Context, in *s3.DeleteObjectsInput, _ ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error) {

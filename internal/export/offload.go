@@ -26,6 +26,7 @@ const (
 type OffloadAPI interface {
 	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 }
 
 var _ OffloadAPI = (*s3.Client)(nil)
@@ -148,21 +149,34 @@ const deleteBatch = 1000
 // objects take a few requests, not thousands.
 func (f *offloader) cleanup(ctx context.Context) (deleted, failed int) {
 	f.wg.Wait()
-	for keys := range slices.Chunk(f.attempted, deleteBatch) {
-		in := &s3.DeleteObjectsInput{Bucket: aws.String(f.o.Bucket), Delete: &s3types.Delete{Quiet: aws.Bool(true)}}
-		for _, k := range keys {
+	return deleteKeys(ctx, f.o.API, f.dest, f.o.Bucket, f.attempted)
+}
+
+// cleanupAll deletes every object under the run's prefix: what this
+// invocation and earlier ones of the same export offloaded.
+func (f *offloader) cleanupAll(ctx context.Context) (deleted, failed int) {
+	f.wg.Wait()
+	return deletePrefix(ctx, f.o.API, f.dest, f.o.Bucket, f.o.Prefix)
+}
+
+// deleteKeys deletes keys from bucket, deleteBatch keys a request, and says
+// how many it deleted and how many it could not.
+func deleteKeys(ctx context.Context, api OffloadAPI, d *config.Destination, bucket string, keys []string) (deleted, failed int) {
+	for batch := range slices.Chunk(keys, deleteBatch) {
+		in := &s3.DeleteObjectsInput{Bucket: aws.String(bucket), Delete: &s3types.Delete{Quiet: aws.Bool(true)}}
+		for _, k := range batch {
 			in.Delete.Objects = append(in.Delete.Objects, s3types.ObjectIdentifier{Key: aws.String(k)})
 		}
-		if o := objectOptions(f.dest, f.o.Bucket); o.owner != "" {
+		if o := objectOptions(d, bucket); o.owner != "" {
 			in.ExpectedBucketOwner = aws.String(o.owner)
 		}
-		out, err := f.o.API.DeleteObjects(ctx, in)
+		out, err := api.DeleteObjects(ctx, in)
 		if err != nil {
-			failed += len(keys)
+			failed += len(batch)
 			continue
 		}
 		failed += len(out.Errors)
-		deleted += len(keys) - len(out.Errors)
+		deleted += len(batch) - len(out.Errors)
 	}
 	return deleted, failed
 }

@@ -46,6 +46,37 @@ type Event struct {
 	Overrides map[string]any
 	// FlowExecutionID and StepInstanceID name offloaded items' objects.
 	FlowExecutionID, StepInstanceID string
+	// Continuation is where a resumable export goes on ("" or null: it
+	// starts); Cancel gives it up. Both are event fields, not config: at
+	// the top of the direct and bare shapes, in stepInput in the envelope.
+	Continuation string
+	Cancel       bool
+}
+
+// eventKeys are the event fields of a resumable export.
+var eventKeys = []string{"continuation", "cancel"}
+
+// takeResume moves the event fields of a resumable export from m (which it
+// changes) into ev; where names the object for errors ("" or "stepInput.").
+func takeResume(ev *Event, m map[string]any, where string) error {
+	switch v := m["continuation"].(type) {
+	case nil:
+	case string:
+		ev.Continuation = v
+	default:
+		return fieldError(where+"continuation", "expected a string (the continuation of the last reply) or null, got %s", kind(v))
+	}
+	switch v := m["cancel"].(type) {
+	case nil:
+	case bool:
+		ev.Cancel = v
+	default:
+		return fieldError(where+"cancel", "expected a boolean, got %s", kind(v))
+	}
+	for _, k := range eventKeys {
+		delete(m, k)
+	}
+	return nil
 }
 
 // ParseEvent decodes and recognises an event. Numbers are kept exactly
@@ -129,6 +160,13 @@ func envelope(top map[string]any) (*Event, error) {
 		}
 	}
 	ev := &Event{Shape: Envelope, Config: cfg, Context: ctx, Overrides: map[string]any{}}
+	input = maps.Clone(input)
+	if err := takeResume(ev, input, "stepInput."); err != nil {
+		return nil, err
+	}
+	for _, k := range eventKeys {
+		delete(ctx, k)
+	}
 	for _, k := range config.TopKeys {
 		if v, ok := input[k]; ok {
 			ev.Overrides[k] = v
@@ -147,18 +185,28 @@ func direct(top map[string]any) (*Event, error) {
 	if !ok {
 		return nil, fieldError("customConfig", "expected an object, got %s", kind(top["customConfig"]))
 	}
+	ev := &Event{Shape: Direct, Config: cfg}
+	top = maps.Clone(top)
+	if err := takeResume(ev, top, ""); err != nil {
+		return nil, err
+	}
 	for _, k := range slices.Sorted(maps.Keys(top)) {
 		if k != "customConfig" && k != "context" {
-			return nil, fieldError(k, "unknown key at the top of a direct event; expected customConfig and an optional context")
+			return nil, fieldError(k, "unknown key at the top of a direct event; expected customConfig, an optional context, and continuation or cancel")
 		}
 	}
-	return withContext(&Event{Shape: Direct, Config: cfg}, top)
+	return withContext(ev, top)
 }
 
 func bare(top map[string]any) (*Event, error) {
+	ev := &Event{Shape: Bare}
 	cfg := maps.Clone(top)
+	if err := takeResume(ev, cfg, ""); err != nil {
+		return nil, err
+	}
 	delete(cfg, "context")
-	return withContext(&Event{Shape: Bare, Config: cfg}, top)
+	ev.Config = cfg
+	return withContext(ev, top)
 }
 
 func withContext(ev *Event, top map[string]any) (*Event, error) {

@@ -143,6 +143,16 @@ func (f *fakeS3) ListParts(context.Context, *s3.ListPartsInput, ...func(*s3.Opti
 	return nil, deniedError("s3.ListParts", "AccessDenied")
 }
 
+func (f *fakeS3) PutObjectTagging(context.Context, *s3.PutObjectTaggingInput, ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error) {
+	f.record("PutObjectTagging")
+	return nil, deniedError("s3.PutObjectTagging", "AccessDenied")
+}
+
+func (f *fakeS3) GetObjectTagging(context.Context, *s3.GetObjectTaggingInput, ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error) {
+	f.record("GetObjectTagging")
+	return nil, deniedError("s3.GetObjectTagging", "AccessDenied")
+}
+
 // deniedError is a permanent API error as the SDK returns it: an
 // OperationError around an APIError.
 func deniedError(op, code string) error {

@@ -22,13 +22,13 @@ import (
 	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/render"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/resume"
 )
 
 // Deps are the handler's collaborators, built once per process.
 type Deps struct {
 	DynamoDB query.API
-	S3       upload.API           // the manifest's uploads
+	S3       export.S3            // the manifest's uploads
 	Pointers render.PointerReader // reads _s3_output_pointer objects; nil: unavailable
 	Export   export.Options       // DeadlineMargin here overrides the default; Offload.API enables offloading
 	Logger   *slog.Logger         // nil: no logs
@@ -65,6 +65,12 @@ type Output struct {
 	ItemsOffloaded   *int64          `json:"itemsOffloaded,omitempty"`
 	Truncated        bool            `json:"truncated,omitempty"`
 	LastEvaluatedKey json.RawMessage `json:"lastEvaluatedKey,omitempty"`
+	// Complete says, for a resumable export, whether the manifest is
+	// written; when not, Continuation is what the next invocation takes.
+	Complete     *bool  `json:"complete,omitempty"`
+	Continuation string `json:"continuation,omitempty"`
+	// Cancelled: the export was given up (the event's cancel).
+	Cancelled bool `json:"cancelled,omitempty"`
 }
 
 // Invoke implements lambda.Handler. It decodes the event itself, so invalid
@@ -109,6 +115,9 @@ func (h *Handler) Plan(ctx context.Context, ev *Event) (*config.Config, error) {
 	if err != nil {
 		return nil, permanent(fmt.Errorf("config: %w", err))
 	}
+	if cfg.Digest, err = resume.Digest(rendered); err != nil {
+		return nil, permanent(err)
+	}
 	return cfg, nil
 }
 
@@ -134,9 +143,14 @@ func (h *Handler) Policy(ctx context.Context) *deadline.Policy {
 }
 
 // Export runs the export for a config that Plan returned for ev, under the
-// invocation's policy.
+// invocation's policy: from the start, or on from ev's continuation, or it
+// cancels it.
 func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event, cfg *config.Config) (*Output, error) {
 	start := time.Now()
+	from, err := continuation(ev, cfg)
+	if err != nil {
+		return nil, err
+	}
 	log := h.d.Logger.With("shape", ev.Shape.String(), "table", cfg.Query.TableName, "index", cfg.Query.IndexName,
 		"bucket", cfg.Destination.BucketName, "key", cfg.Destination.Key)
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
@@ -145,6 +159,9 @@ func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event
 	opts := h.d.Export
 	opts.Logger = log
 	runID := requestID(ctx)
+	if from != nil {
+		runID = from.Export // one export, one prefix for its offloaded items
+	}
 	flow, stepID := ev.FlowExecutionID, ev.StepInstanceID
 	if flow == "" {
 		flow = runID
@@ -154,13 +171,32 @@ func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event
 	}
 	opts.Offload.Prefix = fmt.Sprintf("manifest_items/%s/%s/%s/", flow, stepID, runID)
 	opts.Policy = policy
-	log.Info("start", "format", cfg.Output.Format.String(), "limit", cfg.Query.Limit, "pageSize", cfg.Query.PageSize)
+	opts.RunID, opts.Resumable, opts.From, opts.Digest, opts.Retryable = runID, cfg.Resumable, from, cfg.Digest, isTransient
+	if ev.Cancel {
+		return h.cancel(ctx, policy, cfg, opts, log)
+	}
+	log.Info("start", "format", cfg.Output.Format.String(), "limit", cfg.Query.Limit, "pageSize", cfg.Query.PageSize,
+		"resumable", cfg.Resumable, "invocation", invocation(from))
 	res, err := export.Run(ctx, h.d.DynamoDB, h.d.S3, cfg, opts)
 	if err != nil {
 		return nil, Classify(explain(err, cfg))
 	}
 	out := &Output{ItemCount: res.Items, SizeBytes: res.Object.Size, Truncated: res.Truncated}
 	out.Manifest.Pointer = Pointer{Bucket: res.Object.Bucket, Key: res.Object.Key, VersionID: res.Object.VersionID}
+	if cfg.Resumable {
+		complete := res.Next == nil
+		out.Complete = &complete
+	}
+	if res.Next != nil {
+		if out.Continuation, err = h.handOn(res.Next); err != nil {
+			return nil, &TransientStepError{Message: "continuation: " + err.Error()}
+		}
+		log.Info("continues", "items", res.Items, "bytes", res.Object.Size, "pages", res.Pages, "elapsed", time.Since(start).Round(time.Millisecond).String())
+		if cfg.EnableItemOffloading {
+			out.ItemsOffloaded = &res.Offloaded
+		}
+		return out, nil
+	}
 	if cfg.EnableItemOffloading {
 		out.ItemsOffloaded = &res.Offloaded
 	}
@@ -199,4 +235,62 @@ func renderError(err error) error {
 		}
 	}
 	return &PermanentStepError{Message: "template: " + err.Error()}
+}
+
+// continuation is the export ev goes on from, checked against cfg; nil: it
+// starts. A continuation that cannot be used is a PermanentStepError naming
+// it, and nothing is touched.
+func continuation(ev *Event, cfg *config.Config) (*resume.Token, error) {
+	if ev.Continuation == "" {
+		if ev.Cancel {
+			return nil, &PermanentStepError{Message: "cancel: there is nothing to cancel without the continuation of the export to give up"}
+		}
+		return nil, nil
+	}
+	if !cfg.Resumable {
+		return nil, &PermanentStepError{Message: `continuation: given, but the config does not have "resumable": true`}
+	}
+	tok, err := resume.Decode(ev.Continuation)
+	if err != nil {
+		return nil, &PermanentStepError{Message: "continuation: " + err.Error()}
+	}
+	if tok.StateKey != "" {
+		return nil, &PermanentStepError{Message: "continuation: names a state object, which this version does not write"}
+	}
+	if tok.Config != cfg.Digest {
+		return nil, &PermanentStepError{Message: "continuation: it was made for another config or destination (it is bound to the rendered " +
+			"config it started with); send it with the same event, or cancel it with that event and \"cancel\": true"}
+	}
+	return tok, nil
+}
+
+// handOn encodes the continuation of an export that is not done.
+func (h *Handler) handOn(next *resume.Token) (string, error) {
+	return next.Encode()
+}
+
+// invocation numbers the invocations of one export from 1.
+func invocation(from *resume.Token) int {
+	if from == nil {
+		return 1
+	}
+	return from.Seq + 1
+}
+
+// cancel gives up the export of ev's continuation and replies what it
+// removed.
+func (h *Handler) cancel(ctx context.Context, policy *deadline.Policy, cfg *config.Config, opts export.Options, log *slog.Logger) (*Output, error) {
+	cctx, stop := policy.Cleanup(ctx)
+	defer stop()
+	c, err := export.Cancel(cctx, h.d.S3, opts.Offload, cfg, opts.From)
+	if err != nil {
+		return nil, Classify(fmt.Errorf("cancel: %w", err))
+	}
+	log.Info("cancelled", "items", c.Items, "offloadDeleted", c.OffloadDeleted, "offloadLeft", c.OffloadLeft)
+	if c.OffloadLeft > 0 {
+		return nil, &TransientStepError{Message: fmt.Sprintf("cancel: the upload was aborted, but %d offloaded item objects could not be deleted; cancel again", c.OffloadLeft)}
+	}
+	out := &Output{ItemCount: c.Items, Cancelled: true}
+	out.Manifest.Pointer = Pointer{Bucket: cfg.Destination.BucketName, Key: cfg.Destination.Key}
+	return out, nil
 }

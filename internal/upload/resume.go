@@ -103,6 +103,9 @@ func (w *Writer) suspend(ctx context.Context) (State, error) {
 			SSEKMSKeyId:          w.kmsKey(),
 			ExpectedBucketOwner:  w.owner(),
 			Metadata:             map[string]string{ExportIDMetadata: w.exportID},
+			// The tag lets a lifecycle rule expire side objects that an
+			// abandoned export leaves (README, template.yaml).
+			Tagging: aws.String(SideObjectTag),
 		})
 		if err != nil {
 			return State{}, w.errorf("PutObject "+key, "%w", err)
@@ -190,7 +193,7 @@ func (w *Writer) listParts(ctx context.Context, n int32) error {
 		out, err := w.api.ListParts(ctx, in)
 		if err != nil {
 			if isCode(err, "NoSuchUpload") {
-				return w.gone(ctx, err)
+				return w.gone(ctx, "ListParts", err)
 			}
 			return w.errorf("ListParts", "%w", err)
 		}
@@ -224,17 +227,18 @@ func (w *Writer) listParts(ctx context.Context, n int32) error {
 	return nil
 }
 
-// gone explains a vanished upload: completed by an earlier invocation (the
-// key holds this export's object), or aborted or expired.
-func (w *Writer) gone(ctx context.Context, err error) error {
+// gone explains a vanished upload or tail (op failed with err): completed
+// by an earlier invocation (the key holds this export's object; the
+// completion deleted the side objects), or aborted or expired.
+func (w *Writer) gone(ctx context.Context, op string, err error) error {
 	obj, ours, herr := w.lookOurs(ctx)
 	if ours {
-		return w.errorf("ListParts", "%w", &AlreadyCompleteError{Object: *obj})
+		return w.errorf(op, "%w", &AlreadyCompleteError{Object: *obj})
 	}
 	if herr != nil {
-		return w.errorf("ListParts", "%w (and the key could not be checked: %w)", err, herr)
+		return w.errorf(op, "%w (and the key could not be checked: %w)", err, herr)
 	}
-	return w.errorf("ListParts", "%w: %w", ErrUploadGone, err)
+	return w.errorf(op, "%w: %w", ErrUploadGone, err)
 }
 
 // loadTail reads the tail from its side object into the current buffer.
@@ -243,6 +247,9 @@ func (w *Writer) loadTail(ctx context.Context, st State) error {
 	out, err := w.api.GetObject(ctx, &s3.GetObjectInput{
 		Bucket: aws.String(w.t.Bucket), Key: aws.String(key), ExpectedBucketOwner: w.owner(),
 	})
+	if isCode(err, "NoSuchKey") {
+		return w.gone(ctx, "GetObject "+key, err)
+	}
 	if err != nil {
 		return w.errorf("GetObject "+key, "the tail of the export: %w", err)
 	}

@@ -56,6 +56,9 @@ const (
 	// ExportIDMetadata is the user metadata key (x-amz-meta-export-id) that
 	// names the export an object belongs to.
 	ExportIDMetadata = "export-id"
+	// SideObjectTag is the tag (key=value, URL-encoded) of every side
+	// object, for a lifecycle rule to expire those of abandoned exports.
+	SideObjectTag = "ddb-query-to-s3-manifest=resume-side-object"
 	// listPageSize is how many parts one ListParts call asks for.
 	listPageSize = 1000
 )

@@ -317,3 +317,22 @@ func (s *S3) PutObjectTagging(ctx context.Context, in *s3.PutObjectTaggingInput,
 	o.Tags = strings.Join(tags, "&")
 	return &s3.PutObjectTaggingOutput{}, nil
 }
+
+func (s *S3) GetObjectTagging(ctx context.Context, in *s3.GetObjectTaggingInput, _ ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error) {
+	if err := s.enter(ctx, "GetObjectTagging", in.Key); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[aws.ToString(in.Key)]
+	if o == nil {
+		return nil, APIError("NoSuchKey")
+	}
+	out := &s3.GetObjectTaggingOutput{}
+	for kv := range strings.SplitSeq(o.Tags, "&") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			out.TagSet = append(out.TagSet, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+		}
+	}
+	return out, nil
+}

@@ -108,6 +108,8 @@ func (s *S3) serve(w http.ResponseWriter, r *http.Request) {
 		op = "CompleteMultipartUpload"
 	case r.Method == http.MethodDelete && q.Has("uploadId"):
 		op = "AbortMultipartUpload"
+	case r.Method == http.MethodPut && q.Has("tagging"):
+		op = "PutObjectTagging"
 	case r.Method == http.MethodPut && !q.Has("uploadId") && key != "":
 		op = "PutObject"
 	default:
@@ -183,6 +185,8 @@ func (s *S3) serve(w http.ResponseWriter, r *http.Request) {
 		delete(s.uploads, uploadID)
 		s.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
+	case "PutObjectTagging":
+		w.WriteHeader(http.StatusOK)
 	case "PutObject":
 		s.mu.Lock()
 		s.objects[bucket+"/"+key] = Object{Size: size, CRC32: crc}

@@ -1,0 +1,237 @@
+package export
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/resume"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
+)
+
+// S3 is the S3 calls an export makes for its manifest: the writer's, and
+// the tags that say what a completed manifest holds, which a retried last
+// invocation reads back.
+type S3 interface {
+	upload.API
+	PutObjectTagging(ctx context.Context, in *s3.PutObjectTaggingInput, optFns ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error)
+	GetObjectTagging(ctx context.Context, in *s3.GetObjectTaggingInput, optFns ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
+}
+
+var _ S3 = (*s3.Client)(nil)
+
+// The tags a completed manifest carries.
+const (
+	tagItems     = "itemCount"
+	tagOffloaded = "itemsOffloaded"
+	tagTruncated = "truncated"
+)
+
+// ErrBadContinuation is a continuation that cannot be used with this
+// config or this state of S3; nothing was touched.
+var ErrBadContinuation = errors.New("continuation")
+
+// resume sets the pipeline up to go on from p.opts.From: the counts, the
+// query's position (or its end), and the writer, read back from S3.
+func (p *pipeline) resume(target upload.Target, uopts upload.Options) (*upload.Writer, error) {
+	from := p.opts.From
+	var st upload.State
+	if err := json.Unmarshal(from.Upload, &st); err != nil {
+		return nil, fmt.Errorf("%w: its upload state: %v", ErrBadContinuation, err)
+	}
+	p.st.items, p.st.offloaded, p.st.pages, p.pagesBefore = from.Items, from.Offloaded, from.Pages, from.Pages
+	// The query goes on after the last page written; the config is the
+	// caller's, so it is copied before it changes.
+	cfg := *p.cfg
+	p.cfg = &cfg
+	switch {
+	case len(from.Key) > 0:
+		key, err := positionKey(from.Key)
+		if err != nil {
+			return nil, fmt.Errorf("%w: its query position: %v", ErrBadContinuation, err)
+		}
+		cfg.Query.ExclusiveStartKey = key
+	case from.Pages > 0:
+		p.queryDone = true // an earlier invocation read the last page
+	}
+	if cfg.Query.Limit > 0 {
+		if cfg.Query.Limit -= from.Items; cfg.Query.Limit <= 0 {
+			p.queryDone = true
+		}
+	}
+	return upload.Resume(p.upload, p.s3, target, st, uopts)
+}
+
+// suspend ends this invocation's part of a resumable export at the
+// deadline margin: the lines of every page written so far go to the upload
+// and the offloaded items to S3, the writer keeps its tail in a side
+// object, and the result carries the continuation. The pages fetched but
+// not written are read again by the next invocation.
+func (p *pipeline) suspend() (*Result, error) {
+	p.cancel(ErrDeadline)
+	go func() {
+		for range p.pages {
+		}
+	}()
+	<-p.fetched
+	if err := p.bw.Flush(); err != nil {
+		return p.fail(StageUpload, err)
+	}
+	if p.off != nil {
+		if err := p.off.wait(); err != nil {
+			return p.fail(StageOffload, err)
+		}
+	}
+	st, err := p.w.Suspend(p.upload)
+	if err != nil {
+		return p.fail(StageDeadline, fmt.Errorf("%w while suspending the upload: %w", ErrDeadline, err))
+	}
+	next := &resume.Token{Export: p.opts.RunID, Config: p.opts.Digest, Items: p.st.items, Offloaded: p.st.offloaded, Pages: p.st.pages}
+	if p.opts.From != nil {
+		next.Seq = p.opts.From.Seq
+	}
+	next.Seq++
+	if next.Upload, err = json.Marshal(st); err != nil {
+		return p.fail(StageInternal, err)
+	}
+	if p.position != nil {
+		if next.Key, err = lines.AppendDynamoJSON(nil, p.position); err != nil {
+			return p.fail(StageInternal, fmt.Errorf("query position: %w", err))
+		}
+	} else if p.opts.From != nil && p.st.pages == p.opts.From.Pages {
+		next.Key = p.opts.From.Key // no page written in this invocation
+	}
+	d := &p.cfg.Destination
+	return &Result{Next: next, Object: upload.Object{Bucket: d.BucketName, Key: d.Key, Size: st.Size},
+		Items: p.st.items, Pages: p.st.pages, Offloaded: p.st.offloaded}, nil
+}
+
+// tag writes what the completed manifest holds into its tags, so that a
+// retry of the last invocation (whose reply was lost) can say it. The
+// manifest is written: a failure here is only logged.
+func (p *pipeline) tag(obj *upload.Object, res *Result) {
+	tags := []s3types.Tag{
+		{Key: aws.String(tagItems), Value: aws.String(strconv.FormatInt(res.Items, 10))},
+		{Key: aws.String(tagOffloaded), Value: aws.String(strconv.FormatInt(res.Offloaded, 10))},
+	}
+	if res.Truncated {
+		tags = append(tags, s3types.Tag{Key: aws.String(tagTruncated), Value: aws.String("true")})
+	}
+	in := &s3.PutObjectTaggingInput{Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key), Tagging: &s3types.Tagging{TagSet: tags}}
+	if obj.VersionID != "" {
+		in.VersionId = aws.String(obj.VersionID)
+	}
+	if o := objectOptions(&p.cfg.Destination, obj.Bucket); o.owner != "" {
+		in.ExpectedBucketOwner = aws.String(o.owner)
+	}
+	if _, err := p.s3.PutObjectTagging(p.upload, in); err != nil {
+		p.log.Warn("could not tag the manifest with its item count", "error", err.Error())
+	}
+}
+
+// completed is the result of an export whose last invocation completed the
+// upload but whose reply was lost: the object is this export's, and its
+// tags say what it holds.
+func (p *pipeline) completed(obj upload.Object) (*Result, error) {
+	in := &s3.GetObjectTaggingInput{Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key)}
+	if obj.VersionID != "" {
+		in.VersionId = aws.String(obj.VersionID)
+	}
+	out, err := p.s3.GetObjectTagging(p.upload, in)
+	if err != nil {
+		return nil, p.newError(StageUpload, fmt.Errorf("the manifest was completed by an earlier invocation; reading its tags: %w", err))
+	}
+	res := &Result{Object: obj, Items: -1}
+	for _, t := range out.TagSet {
+		n, _ := strconv.ParseInt(aws.ToString(t.Value), 10, 64)
+		switch aws.ToString(t.Key) {
+		case tagItems:
+			res.Items = n
+		case tagOffloaded:
+			res.Offloaded = n
+		case tagTruncated:
+			res.Truncated = true
+		}
+	}
+	if res.Items < 0 {
+		return nil, p.newError(StageUpload, errors.New("the manifest was completed by an earlier invocation, but its itemCount tag is missing"))
+	}
+	p.log.Info("the manifest was completed by an earlier invocation", "items", res.Items)
+	return res, nil
+}
+
+// Cancelled is what Cancel removed.
+type Cancelled struct {
+	Items                       int64 // lines the export had written
+	OffloadDeleted, OffloadLeft int
+}
+
+// Cancel gives up the resumable export from describes: it aborts the
+// upload, deletes the writer's side objects and every item the export
+// offloaded (under off.Prefix). A second Cancel of the same continuation
+// finds nothing left and succeeds. An object the export already completed
+// is left alone. ctx is a cleanup context.
+func Cancel(ctx context.Context, s3c S3, off Offload, cfg *config.Config, from *resume.Token) (*Cancelled, error) {
+	var st upload.State
+	if err := json.Unmarshal(from.Upload, &st); err != nil {
+		return nil, fmt.Errorf("%w: its upload state: %v", ErrBadContinuation, err)
+	}
+	if err := upload.Cancel(ctx, s3c, manifestTarget(&cfg.Destination, from.Export), st); err != nil {
+		return nil, err
+	}
+	c := &Cancelled{Items: from.Items}
+	if cfg.EnableItemOffloading && off.API != nil {
+		if off.Bucket == "" {
+			off.Bucket = cfg.Destination.BucketName
+		}
+		c.OffloadDeleted, c.OffloadLeft = deletePrefix(ctx, off.API, &cfg.Destination, off.Bucket, off.Prefix)
+	}
+	return c, nil
+}
+
+// deletePrefix deletes every object under prefix in bucket, a page of keys
+// (at most 1,000) a request, and says how many it deleted and could not.
+func deletePrefix(ctx context.Context, api OffloadAPI, d *config.Destination, bucket, prefix string) (deleted, failed int) {
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)}
+	if o := objectOptions(d, bucket); o.owner != "" {
+		in.ExpectedBucketOwner = aws.String(o.owner)
+	}
+	for {
+		out, err := api.ListObjectsV2(ctx, in)
+		if err != nil {
+			return deleted, failed + 1
+		}
+		var keys []string
+		for _, o := range out.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+		dn, fn := deleteKeys(ctx, api, d, bucket, keys)
+		deleted, failed = deleted+dn, failed+fn
+		if !aws.ToBool(out.IsTruncated) || out.NextContinuationToken == nil {
+			return deleted, failed
+		}
+		in.ContinuationToken = out.NextContinuationToken
+	}
+}
+
+// positionKey decodes a continuation's query position (DynamoDB JSON).
+func positionKey(b json.RawMessage) (map[string]types.AttributeValue, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	return attr.ItemFromJSON(m)
+}

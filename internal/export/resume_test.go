@@ -1,0 +1,280 @@
+package export
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/resume"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbwire"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/s3mem"
+)
+
+// keyedDB is a sorted partition of n items that pages on the key as
+// DynamoDB does: each request starts after its ExclusiveStartKey, reads at
+// most perPage items (or its Limit), and answers after delay. Every
+// seventh item is large (bigPad bytes), the others pad bytes.
+type keyedDB struct {
+	n, perPage  int
+	pad, bigPad int
+	delay       time.Duration
+	fake        *ddbwire.Fake
+}
+
+func newKeyedDB(n, perPage, pad, bigPad int, delay time.Duration) *keyedDB {
+	d := &keyedDB{n: n, perPage: perPage, pad: pad, bigPad: bigPad, delay: delay}
+	d.fake = ddbwire.NewFake(d.page)
+	return d
+}
+
+func (d *keyedDB) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	return d.fake.Query(ctx, in, optFns...)
+}
+
+func (d *keyedDB) page(ctx context.Context, _ int, in *dynamodb.QueryInput) ([]byte, error) {
+	select {
+	case <-time.After(d.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	start := 0
+	if k, ok := in.ExclusiveStartKey["k"].(*types.AttributeValueMemberN); ok {
+		n, err := strconv.Atoi(k.Value)
+		if err != nil {
+			return nil, err
+		}
+		start = n + 1
+	}
+	per := d.perPage
+	if in.Limit != nil && int(*in.Limit) < per {
+		per = int(*in.Limit)
+	}
+	var items []map[string]types.AttributeValue
+	i := start
+	for ; i < d.n && len(items) < per; i++ {
+		pad := d.pad
+		if i%7 == 0 {
+			pad = d.bigPad
+		}
+		items = append(items, map[string]types.AttributeValue{
+			"k":   &types.AttributeValueMemberN{Value: strconv.Itoa(i)},
+			"pad": &types.AttributeValueMemberS{Value: strings.Repeat(string(rune('a'+i%26)), pad)},
+		})
+	}
+	var lek map[string]types.AttributeValue
+	if i < d.n || len(items) == per { // DynamoDB returns a key whenever Limit is reached
+		lek = map[string]types.AttributeValue{"k": &types.AttributeValueMemberN{Value: strconv.Itoa(i - 1)}}
+	}
+	return ddbwire.Body(items, lek), nil
+}
+
+// invocations runs a resumable export as a state machine would: each
+// invocation gets a deadline of budget(i) and the continuation of the last,
+// until one completes. It returns the last result and how many
+// invocations it took.
+func invocations(t *testing.T, db *keyedDB, s3c *s3mem.S3, off *offloadS3, limit int64, budget func(i int) time.Duration) (*Result, int) {
+	t.Helper()
+	cfg := testConfig()
+	cfg.Query.Limit = limit
+	cfg.Resumable, cfg.Digest = true, "digest"
+	if off != nil {
+		cfg.EnableItemOffloading = true
+	}
+	var from *resume.Token
+	for i := 1; i <= 200; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), budget(i))
+		opts := Options{Resumable: true, From: from, Digest: cfg.Digest, RunID: "run-1", DeadlineMargin: 600 * time.Millisecond}
+		if off != nil {
+			opts.Offload = Offload{API: off, Threshold: 1000, Prefix: "items/run-1/"}
+		}
+		res, err := Run(ctx, db, s3c, cfg, opts)
+		cancel()
+		if err != nil {
+			t.Fatalf("invocation %d: %v", i, err)
+		}
+		if res.Next == nil {
+			return res, i
+		}
+		// Through the token, as the next invocation gets it.
+		tok, err := res.Next.Encode()
+		if err != nil {
+			t.Fatalf("invocation %d: %v", i, err)
+		}
+		if len(tok) > resume.MaxTokenBytes {
+			t.Fatalf("invocation %d: continuation of %d bytes", i, len(tok))
+		}
+		if from, err = resume.Decode(tok); err != nil {
+			t.Fatal(err)
+		}
+		if from.Config != cfg.Digest || from.Export != "run-1" || from.Seq != i {
+			t.Fatalf("invocation %d: continuation %+v", i, from)
+		}
+	}
+	t.Fatal("not complete after 200 invocations")
+	return nil, 0
+}
+
+// TestResumableMatchesOneRun: an export stopped at random points across
+// many invocations writes the same bytes as one uninterrupted run, with no
+// line lost or repeated, the same counts, the same offloaded objects, and
+// nothing left over (no open upload, no side object).
+func TestResumableMatchesOneRun(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		n       int
+		limit   int64
+		offload bool
+	}{
+		{"several parts", 4000, 0, false},
+		{"offloading", 2500, 0, true},
+		{"limit", 3000, 2222, false},
+		{"less than a part", 300, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// One uninterrupted run.
+			db := newKeyedDB(tc.n, 100, 1500, 4000, 0)
+			one := &s3mem.S3{}
+			var oneOff *offloadS3
+			cfg := testConfig()
+			cfg.Query.Limit = tc.limit
+			opts := Options{RunID: "run-1"}
+			if tc.offload {
+				oneOff = &offloadS3{objects: map[string]bool{}}
+				cfg.EnableItemOffloading = true
+				opts.Offload = Offload{API: oneOff, Threshold: 1000, Prefix: "items/run-1/"}
+			}
+			want, err := Run(context.Background(), db, one, cfg, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantBody := one.Objects()["m.jsonl"]
+
+			seed := uint64(time.Now().UnixNano())
+			t.Logf("seed %d", seed)
+			r := rand.New(rand.NewPCG(seed, 7))
+			slow := newKeyedDB(tc.n, 100, 1500, 4000, 5*time.Millisecond)
+			many := &s3mem.S3{}
+			var manyOff *offloadS3
+			if tc.offload {
+				manyOff = &offloadS3{objects: map[string]bool{}}
+			}
+			got, runs := invocations(t, slow, many, manyOff, tc.limit, func(int) time.Duration {
+				return 630*time.Millisecond + time.Duration(r.IntN(120))*time.Millisecond
+			})
+			t.Logf("%d invocations", runs)
+			if body := many.Objects()["m.jsonl"]; body != wantBody {
+				t.Fatalf("manifest after %d invocations differs from one run's: %d bytes, want %d (first difference at %d)",
+					runs, len(body), len(wantBody), firstDiff(body, wantBody))
+			}
+			if got.Items != want.Items || got.Object.Size != want.Object.Size || got.Offloaded != want.Offloaded ||
+				got.Truncated != want.Truncated || lek(t, got) != lek(t, want) {
+				t.Errorf("result %+v, want %+v", got, want)
+			}
+			if ups := many.Uploads(); len(ups) > 0 {
+				t.Errorf("uploads left open: %v", ups)
+			}
+			for k := range many.Objects() {
+				if k != "m.jsonl" {
+					t.Errorf("object left: %s", k)
+				}
+			}
+			if tc.offload && fmt.Sprint(manyOff.objects) != fmt.Sprint(oneOff.objects) {
+				t.Errorf("offloaded %d objects, one run %d", len(manyOff.objects), len(oneOff.objects))
+			}
+			if o := many.Object("m.jsonl"); o == nil || !strings.Contains(o.Tags, fmt.Sprintf("itemCount=%d", want.Items)) {
+				t.Errorf("manifest not tagged with its item count: %+v", o)
+			}
+		})
+	}
+}
+
+// lek is r's LastEvaluatedKey in DynamoDB JSON.
+func lek(t *testing.T, r *Result) string {
+	b, err := lines.AppendDynamoJSON(nil, r.LastEvaluatedKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func firstDiff(a, b string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// A resumable export whose last invocation completed the upload but whose
+// reply was lost: the retry, with the same continuation, replies the
+// completed manifest from its tags.
+func TestResumableLostLastReply(t *testing.T) {
+	db := newKeyedDB(600, 100, 1500, 1500, 5*time.Millisecond)
+	s3c := &s3mem.S3{}
+	cfg := testConfig()
+	cfg.Resumable, cfg.Digest = true, "d"
+	ctx, cancel := context.WithTimeout(context.Background(), 630*time.Millisecond)
+	res, err := Run(ctx, db, s3c, cfg, Options{Resumable: true, Digest: "d", RunID: "r", DeadlineMargin: 600 * time.Millisecond})
+	cancel()
+	if err != nil || res.Next == nil {
+		t.Fatalf("first invocation: %v, %+v; want a continuation", err, res)
+	}
+	from := res.Next
+	done, err := Run(context.Background(), db, s3c, cfg, Options{Resumable: true, Digest: "d", From: from})
+	if err != nil || done.Next != nil {
+		t.Fatalf("second invocation: %v", err)
+	}
+	again, err := Run(context.Background(), db, s3c, cfg, Options{Resumable: true, Digest: "d", From: from})
+	if err != nil {
+		t.Fatalf("retried second invocation: %v", err)
+	}
+	if again.Next != nil || again.Items != done.Items || again.Object.Size != done.Object.Size || again.Object.Key != "m.jsonl" {
+		t.Errorf("retry replied %+v, want %+v", again, done)
+	}
+}
+
+// TestCancel gives up a resumable export: no upload, no side object, no
+// offloaded item; a second cancel succeeds too.
+func TestCancel(t *testing.T) {
+	db := newKeyedDB(3000, 100, 3000, 4000, 5*time.Millisecond)
+	s3c := &s3mem.S3{}
+	off := &offloadS3{objects: map[string]bool{}}
+	cfg := testConfig()
+	cfg.Resumable, cfg.Digest, cfg.EnableItemOffloading = true, "d", true
+	offload := Offload{API: off, Threshold: 3500, Prefix: "items/r/"}
+	var from *resume.Token
+	for range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 750*time.Millisecond)
+		res, err := Run(ctx, db, s3c, cfg, Options{Resumable: true, Digest: "d", RunID: "r", From: from, Offload: offload, DeadlineMargin: 600 * time.Millisecond})
+		cancel()
+		if err != nil || res.Next == nil {
+			t.Fatalf("%v, %+v; want a continuation", err, res)
+		}
+		from = res.Next
+	}
+	if len(off.objects) == 0 || len(s3c.Objects()) == 0 || len(s3c.Uploads()) == 0 {
+		t.Fatalf("before the cancel: offloaded %d, objects %v, uploads %v; the test proves nothing", len(off.objects), s3c.Objects(), s3c.Uploads())
+	}
+	for i := range 2 {
+		c, err := Cancel(context.Background(), s3c, offload, cfg, from)
+		if err != nil {
+			t.Fatalf("cancel %d: %v", i+1, err)
+		}
+		if i == 0 && (c.OffloadDeleted != int(from.Offloaded) || c.OffloadLeft != 0 || c.Items != from.Items) {
+			t.Errorf("cancel: %+v, want %d offloaded items deleted", c, from.Offloaded)
+		}
+	}
+	if len(off.objects) != 0 || len(s3c.Objects()) != 0 || len(s3c.Uploads()) != 0 {
+		t.Errorf("after the cancel: offloaded %v, objects %v, uploads %v", off.objects, s3c.Objects(), s3c.Uploads())
+	}
+}
