@@ -55,6 +55,11 @@
 //     the template line; so is an unknown helper, a helper called with the wrong number of
 //     arguments, and a simple helper used as a block. Only default's first argument and the
 //     condition of if/unless may name something missing;
+//   - an object or an array printed inside a larger string (`USER#{{user}}`, `{{this}}` in
+//     #each over objects, `{{base64 obj}}`) is an error naming the path, where handlebars.js
+//     prints "[object Object]" or the elements joined with commas: such text would silently
+//     make a wrong key or query value. `{{json x}}` prints it as JSON; a whole-value `{{x}}`
+//     keeps it an object or array;
 //   - numbers keep their exact digits (json.Number, never float64), literals in templates too:
 //     12345678901234567890 and 1.50 print as written;
 //   - objects are iterated and printed in sorted key order, not insertion order;

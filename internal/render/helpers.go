@@ -23,6 +23,7 @@ type helperSpec struct {
 type helperCall struct {
 	name  string
 	args  []any
+	src   []string // each argument as written, for error messages
 	hash  map[string]any
 	blk   *ast.BlockStatement // the block, for block helpers
 	scope scope
@@ -94,11 +95,12 @@ func (e *evaluator) callHelper(h helperSpec, name string, x *ast.Expression, s s
 			return nil, err
 		}
 		if i == 0 && (name == "each" || name == "slice") { // iterating the wrapper would be nonsense
-			if v, err = e.data(v, x.Line, p.String()); err != nil {
+			if v, err = e.data(v, x.Line, source(p)); err != nil {
 				return nil, err
 			}
 		}
 		c.args = append(c.args, v)
+		c.src = append(c.src, source(p))
 	}
 	if x.Hash != nil {
 		c.hash = map[string]any{}
@@ -308,8 +310,17 @@ func helperDefault(_ *evaluator, c *helperCall) (any, error) {
 	return c.args[0], nil
 }
 
-// helperBase64 is the standard base64 of the argument's text (UTF-8); empty for null.
-func helperBase64(_ *evaluator, c *helperCall) (any, error) {
+// helperBase64 is the standard base64 of the argument's text (UTF-8); empty for null; an error
+// for an object or an array, whose text would be "[object Object]" or joined elements.
+func helperBase64(e *evaluator, c *helperCall) (any, error) {
+	switch v := c.args[0].(type) {
+	case map[string]any, []any:
+		arg := c.src[0]
+		if strings.Contains(arg, " ") && !strings.HasPrefix(arg, "(") {
+			arg = "(" + arg + ")"
+		}
+		return nil, e.fail(c.line, c.src[0], fmt.Sprintf("helper \"base64\" needs text, got %s (write {{base64 (json %s)}} to encode its JSON)", typeName(v), arg))
+	}
 	if isNull(c.args[0]) {
 		return "", nil
 	}

@@ -127,6 +127,12 @@ func TestPointerErrors(t *testing.T) {
 		{"pointer loop", "{{steps_output.loop.x}}", false,
 			&Error{Field: "f", Line: 1, Path: "steps_output.loop.x", Msg: `path "steps_output.loop.x": reading _s3_output_pointer s3://b/loop`},
 			`f: template line 1: path "steps_output.loop.x": reading _s3_output_pointer s3://b/loop: more than 8 pointers in a row`, ""},
+		{"each over a missing pointer names the path", "{{#each steps_output.gone}}x{{/each}}", false,
+			&Error{Field: "f", Line: 1, Path: "steps_output.gone", Msg: `path "steps_output.gone": reading _s3_output_pointer s3://b/gone`}, "", "NoSuchKey"},
+		{"section over a missing pointer names the path", "{{#steps_output.gone}}x{{/steps_output.gone}}", false,
+			&Error{Field: "f", Line: 1, Path: "steps_output.gone", Msg: `path "steps_output.gone": reading _s3_output_pointer s3://b/gone`}, "", "NoSuchKey"},
+		{"slice of a missing pointer names the path", "{{json (slice steps_output.gone 1)}}", false,
+			&Error{Field: "f", Line: 1, Path: "steps_output.gone", Msg: `path "steps_output.gone": reading _s3_output_pointer s3://b/gone`}, "", "NoSuchKey"},
 		{"no reader", "{{steps_output.big.name}}", true,
 			&Error{Field: "f", Line: 1, Path: "steps_output.big.name", Msg: `path "steps_output.big.name": goes through _s3_output_pointer s3://b/k1, but pointer reads are unavailable`}, "", ""},
 	}

@@ -25,7 +25,8 @@ func isNull(v any) bool {
 
 // text returns v as handlebars.js prints it (JavaScript's String(v)), except that numbers keep
 // their exact digits: null and missing print as "", arrays as their elements joined with ",",
-// objects as "[object Object]".
+// objects as "[object Object]". Templates never print an array or object this way
+// (evaluator.inText refuses them); text of an array still serves lookup's key argument.
 func text(v any) string {
 	var b strings.Builder
 	writeText(&b, v)
