@@ -17,6 +17,28 @@ type evaluator struct {
 	r     *Renderer
 	field string
 	root  any
+	steps int // statements, block bodies and JSONPath nodes evaluated; see tick
+}
+
+// checkEvery is how many evaluation steps go between two looks at ctx: often enough that a
+// template stops within microseconds of its deadline, rarely enough to cost nothing.
+const checkEvery = 256
+
+// tick counts one evaluation step and, every checkEvery steps, fails once ctx is done (the
+// invocation's deadline margin, or the CLI's --timeout or Ctrl-C): nested #each over large
+// arrays may take longer than any deadline. The *Error wraps context.Cause(ctx), so callers
+// classify it as they classify the deadline or cancellation itself.
+func (e *evaluator) tick(line int) error {
+	e.steps++
+	if e.steps%checkEvery != 0 || e.ctx.Err() == nil {
+		return nil
+	}
+	return stopped(e.ctx, e.field, line)
+}
+
+// stopped is the error of a rendering that ctx ended.
+func stopped(ctx context.Context, field string, line int) *Error {
+	return &Error{Field: field, Line: line, Msg: "template evaluation stopped", Err: context.Cause(ctx)}
 }
 
 // newEvaluator returns an evaluator of templates for field against root.
@@ -108,6 +130,9 @@ func (e *evaluator) text(prog *ast.Program) (string, error) {
 // program renders the statements of p in scope s into out.
 func (e *evaluator) program(p *ast.Program, s scope, out *output) error {
 	for _, n := range p.Body {
+		if err := e.tick(n.Location().Line); err != nil {
+			return err
+		}
 		var str string
 		switch n := n.(type) {
 		case *ast.ContentStatement:
@@ -203,6 +228,9 @@ func source(n ast.Node) string {
 func (e *evaluator) invoke(p *ast.Program, parent scope, ctx any, data *dataFrame, params []any) (string, error) {
 	if p == nil {
 		return "", nil
+	}
+	if err := e.tick(p.Line); err != nil {
+		return "", err
 	}
 	s := scope{this: ctx, depths: parent.depths, data: parent.data, params: parent.params}
 	if data != nil {

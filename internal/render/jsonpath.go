@@ -147,9 +147,15 @@ func (e *evaluator) jsonPath(path string, root any, line int) ([]any, error) {
 	for _, st := range steps {
 		var next []any
 		for _, n := range nodes {
+			if err := e.tick(line); err != nil {
+				return nil, err
+			}
 			var perr *pointerError
 			if st.recursive {
 				for _, d := range descendants(n, nil) {
+					if err := e.tick(line); err != nil {
+						return nil, err
+					}
 					next, _ = e.jsonPathApply(st, d, next)
 				}
 			} else {

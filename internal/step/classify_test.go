@@ -9,9 +9,12 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -117,5 +120,32 @@ func TestClassify(t *testing.T) {
 	}
 	if got := step.Classify(nil); got != nil {
 		t.Errorf("Classify(nil) = %v, want nil", got)
+	}
+}
+
+// TestTemplateStopsAtTheDeadline checks that a template whose evaluation
+// outlasts the invocation stops at the deadline margin and is reported as a
+// TransientStepError that says so, never Lambda's own "Task timed out"
+// (issue 13 item 2).
+func TestTemplateStopsAtTheDeadline(t *testing.T) {
+	// Three nested #each over 150 items: 3.4 million block bodies, seconds.
+	payload := `{"customConfig": {"query": {"tableName": "tbl", "keyConditionExpression": "pk = :p", "expressionAttributeValues": {":p": "x"}}, ` +
+		`"destination": {"bucketName": "bkt", "key": "k{{#each items}}{{#each @root.items}}{{#each @root.items}}{{/each}}{{/each}}{{/each}}"}}, ` +
+		`"context": {"items": [` + strings.Repeat(`{"i": 1}, `, 149) + `{"i": 1}]}}`
+	h := step.New(step.Deps{DynamoDB: &fakeDynamoDB{}, Export: export.Options{DeadlineMargin: time.Second}})
+	ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond) // rendering has 200ms
+	defer cancel()
+	_, err := h.Invoke(ctx, []byte(payload))
+	var ie messages.InvokeResponse_Error
+	if !errors.As(err, &ie) {
+		t.Fatalf("Invoke error = %v (%T), want messages.InvokeResponse_Error", err, err)
+	}
+	if ie.Type != "TransientStepError" {
+		t.Errorf("errorType = %s, want TransientStepError; message: %s", ie.Type, ie.Message)
+	}
+	for _, want := range []string{"template: destination.key: ", "template evaluation stopped", export.ErrDeadline.Error()} {
+		if !strings.Contains(ie.Message, want) {
+			t.Errorf("message %q does not contain %q", ie.Message, want)
+		}
 	}
 }

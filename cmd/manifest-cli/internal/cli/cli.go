@@ -115,9 +115,26 @@ func Run(ctx context.Context, env Env) int {
 		return fail(env.Stderr, err)
 	}
 	if opts.dryRun {
-		return dryRun(ctx, env, ev)
+		return dryRun(ctx, env, opts, ev)
 	}
 	return run(ctx, env, opts, ev)
+}
+
+// withTimeout returns parent with the --timeout deadline, if one was given.
+func withTimeout(parent context.Context, opts *options) (context.Context, context.CancelFunc) {
+	if opts.timeout > 0 {
+		return context.WithTimeout(parent, opts.timeout)
+	}
+	return context.WithCancel(parent)
+}
+
+// failRun is fail for an error of a run whose parent context may have been
+// cancelled (Ctrl-C): that makes it an interrupt, whatever failed.
+func failRun(parent context.Context, w io.Writer, err error) int {
+	if parent.Err() != nil {
+		err = &step.TransientStepError{Message: "interrupted: " + err.Error()}
+	}
+	return fail(w, err)
 }
 
 func parseArgs(args []string, stderr io.Writer, tty bool) (*options, error) {
@@ -129,7 +146,7 @@ func parseArgs(args []string, stderr io.Writer, tty bool) (*options, error) {
 	}
 	o := &options{}
 	fs.BoolVar(&o.dryRun, "dry-run", false, "render and validate the config and print the Query it would run; no AWS calls")
-	fs.DurationVar(&o.timeout, "timeout", DefaultTimeout, "deadline for the whole run (0: none); the export stops a margin before it and aborts the upload")
+	fs.DurationVar(&o.timeout, "timeout", DefaultTimeout, "deadline for the whole run (0: none): rendering stops at it, the export a margin before it, aborting the upload")
 	mode := fs.String("progress", "auto", "progress on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
 	level := fs.String("log-level", "warn", "log level of the engine's JSON logs on stderr: debug, info, warn or error")
 	fs.StringVar(&o.profile, "profile", "", "AWS profile (default: AWS_PROFILE or the default profile)")
@@ -200,12 +217,8 @@ func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
 			return fail(env.Stderr, err)
 		}
 	}
-	ctx := parent
-	if opts.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(parent, opts.timeout)
-		defer cancel()
-	}
+	ctx, cancel := withTimeout(parent, opts)
+	defer cancel()
 	// The run id names offloaded items' objects where the Lambda function
 	// uses its request id (CONTRACT.md section 5); it also tags the logs.
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: newUUID()})
@@ -216,9 +229,10 @@ func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
 		return fail(env.Stderr, &step.PermanentStepError{Message: "AWS setup: " + err.Error()})
 	}
 	h := step.New(deps)
+	// Rendering stops at the timeout or the first Ctrl-C, like the export.
 	cfg, err := h.Plan(ctx, ev)
 	if err != nil {
-		return fail(env.Stderr, err)
+		return failRun(parent, env.Stderr, err)
 	}
 	where := cfg.Query.TableName
 	if cfg.Query.IndexName != "" {
@@ -237,10 +251,7 @@ func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
 	}
 	rep.Stop(err == nil)
 	if err != nil {
-		if parent.Err() != nil {
-			err = &step.TransientStepError{Message: "interrupted: " + err.Error()}
-		}
-		return fail(env.Stderr, err)
+		return failRun(parent, env.Stderr, err)
 	}
 	var v any = out
 	if ev.Shape == step.Envelope {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -246,6 +247,52 @@ func item(pk string) map[string]types.AttributeValue {
 const directEvent = `{"customConfig": {"query": {"tableName": "tbl", "keyConditionExpression": "pk = :p", "expressionAttributeValues": {":p": "x"}}, "destination": {"bucketName": "bkt", "key": "{{flowExecutionId}}.jsonl"}}, "context": {"flowExecutionId": "run1"}}`
 
 const envelopeEvent = `{"stepDefinition": {"customConfig": {"query": {"tableName": "tbl", "keyConditionExpression": "pk = :p", "expressionAttributeValues": {":p": "x"}}, "destination": {"bucketName": "bkt", "key": "{{flowExecutionId}}.jsonl"}}}, "runtimeState": {"flowExecutionId": "run1"}}`
+
+// heavyEvent's destination key nests #each three times over 150 items: 3.4
+// million block bodies, seconds of rendering that only a deadline or Ctrl-C
+// should cut short.
+var heavyEvent = `{"customConfig": {"query": {"tableName": "tbl", "keyConditionExpression": "pk = :p", "expressionAttributeValues": {":p": "x"}}, ` +
+	`"destination": {"bucketName": "bkt", "key": "k{{#each items}}{{#each @root.items}}{{#each @root.items}}{{/each}}{{/each}}{{/each}}.jsonl"}}, ` +
+	`"context": {"items": [` + strings.Repeat(`{"i": 1}, `, 149) + `{"i": 1}]}}`
+
+// TestRenderingStops checks that --timeout and the first Ctrl-C stop the
+// rendering of templates too, not only the export (issue 13 item 2).
+func TestRenderingStops(t *testing.T) {
+	tests := []struct {
+		name       string
+		cancel     bool // cancel the parent context first, as SIGINT does
+		args       []string
+		wantStderr []string
+	}{
+		{"interrupted", true, nil, []string{"TransientStepError: interrupted: template: ", "template evaluation stopped: context canceled"}},
+		{"timeout", false, []string{"--timeout", "100ms"}, []string{"TransientStepError: template: destination.key: ", "template evaluation stopped: context deadline exceeded"}},
+		{"interrupted dry run", true, []string{"--dry-run"}, []string{"TransientStepError: interrupted: template: ", "template evaluation stopped"}},
+		{"dry run timeout", false, []string{"--dry-run", "--timeout", "100ms"}, []string{"TransientStepError: template: destination.key: ", "context deadline exceeded"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s3c := &fakeS3{objects: map[string]string{}}
+			deps := &step.Deps{DynamoDB: &fakeDynamoDB{block: true}, Sink: sink.New(s3c, sink.Options{})}
+			if slices.Contains(tc.args, "--dry-run") {
+				deps = nil
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancel {
+				cancel()
+			}
+			r := runCLI(t, ctx, heavyEvent, deps, append(tc.args, "-")...)
+			if r.code != ExitTransient {
+				t.Errorf("exit %d, want %d; stderr:\n%s", r.code, ExitTransient, r.stderr)
+			}
+			for _, s := range tc.wantStderr {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("stderr does not contain %q:\n%s", s, r.stderr)
+				}
+			}
+		})
+	}
+}
 
 // TestRun runs the whole engine on fakes: output JSON on stdout, progress
 // lines and the errors' type names on stderr, exit codes.

@@ -57,10 +57,12 @@ type DestinationPlan struct {
 // dryRun plans ev with a handler that has no AWS clients at all, so nothing
 // can reach the network; a template that goes through an
 // _s3_output_pointer fails here, since reading it would need S3.
-func dryRun(ctx context.Context, env Env, ev *step.Event) int {
+func dryRun(parent context.Context, env Env, opts *options, ev *step.Event) int {
+	ctx, cancel := withTimeout(parent, opts)
+	defer cancel()
 	cfg, err := step.New(step.Deps{}).Plan(ctx, ev)
 	if err != nil {
-		return fail(env.Stderr, err)
+		return failRun(parent, env.Stderr, err)
 	}
 	p, err := NewPlan(ev.Shape, cfg)
 	if err != nil {
