@@ -67,10 +67,11 @@
 //     them at the start of a program and prints 14);
 //   - partials, decorators, raw blocks and the log helper are not supported.
 //
-// # Limitation
+// # Limits
 //
-// raymond's lexer runs in a goroutine that its parser abandons on a syntax error, so every
-// template that fails to parse leaves one blocked goroutine (a few KB) behind. Syntax errors
-// are permanent failures of the invocation, so this is bounded by the number of failed
-// invocations a warm Lambda container serves.
+// A template (a string holding `{{`) may be at most MaxTemplateBytes long, and render to at
+// most 4 MiB of text. raymond's parser abandons its lexer goroutine on a syntax error, blocked
+// for the life of the process and holding the template; internal/parser is a copy of that
+// parser that drains the lexer first, so a failed parse leaves nothing behind however many a
+// warm process sees.
 package render
