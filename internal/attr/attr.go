@@ -153,7 +153,9 @@ func describe(v any) string {
 // number in a string), {"B": "<standard base64>"}, {"SS": ["a"]},
 // {"NS": ["1", "2"]}, {"BS": ["<base64>"]}, {"BOOL": true}, {"NULL": true},
 // {"L": [...]} whose elements are DynamoDB JSON, and {"M": {...}} whose values
-// are DynamoDB JSON. A descriptor whose value has the wrong JSON type, an
+// are DynamoDB JSON. Where DynamoDB JSON has a string, S, N and the members of
+// SS and NS also take a JSON number, as a template such as {"N": "{{n}}"}
+// yields one: N and NS keep its exact digits, S and SS get its text. A descriptor whose value has the wrong JSON type, an
 // invalid number or base64 string, an empty set and a set with duplicate
 // members (numbers compared by value) are errors, and so are strings and keys
 // that are not valid UTF-8 (which encoding/json never produces).
@@ -331,7 +333,7 @@ func fromDynamo(v any, level int) (types.AttributeValue, *Error) {
 func fromDescriptor(desc string, dv any, level int) (types.AttributeValue, *Error) {
 	switch desc {
 	case descS:
-		s, ok := dv.(string)
+		s, ok := stringOrNumber(dv)
 		if !ok {
 			return nil, errorf("expected a string, got %s", describe(dv))
 		}
@@ -413,8 +415,22 @@ func describeValue(v any) string {
 	return describe(v)
 }
 
+// stringOrNumber returns v's text if v is a string or a JSON number: a template such as
+// {"N": "{{n}}"} or {"SS": ["{{n}}"]} yields a json.Number where DynamoDB JSON has a string,
+// and whoever names the type has said what the value is.
+func stringOrNumber(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case json.Number:
+		return string(v), true
+	}
+	return "", false
+}
+
+// numberString returns the number v holds: a string, or a JSON number with its exact digits.
 func numberString(v any) (string, *Error) {
-	s, ok := v.(string)
+	s, ok := stringOrNumber(v)
 	if !ok {
 		return "", errorf("expected a string holding a number, got %s", describe(v))
 	}
@@ -471,7 +487,7 @@ func fromSet(desc string, dv any) (types.AttributeValue, *Error) {
 	case descSS:
 		ss := make([]string, len(a))
 		for i, e := range a {
-			s, ok := e.(string)
+			s, ok := stringOrNumber(e)
 			if !ok {
 				return nil, errorf("expected a string, got %s", describe(e)).at(IndexStep(i))
 			}
