@@ -36,14 +36,17 @@ var (
 )
 
 // Decode validates a rendered config tree and returns the typed Config.
-// Every problem is reported, one per field, as an Errors.
-// extraTopKeys lists top-level keys that are not config fields but are
-// allowed (and ignored) in this event shape; unknown keys anywhere else are
-// errors that suggest the nearest valid key.
-func Decode(tree map[string]any, extraTopKeys ...string) (*Config, error) {
-	d := &decoder{}
+// Every problem is reported, one per field, as an Errors; an unknown key is
+// an error that suggests the nearest valid key.
+//
+// raw is the config as written, before its templates were rendered. A string
+// field takes a number or a boolean (as its text) only where raw holds a
+// string, a template such as "{{userId}}" that produced one; a number or
+// boolean written as such in a string field (contentType: true) is an error.
+func Decode(tree, raw map[string]any) (*Config, error) {
+	d := &decoder{raw: raw}
 	cfg := &Config{Destination: Destination{ContentType: DefaultContentType, Overwrite: true}}
-	d.unknown("", tree, TopKeys, extraTopKeys)
+	d.unknown("", tree, TopKeys, nil)
 
 	if q, ok := d.object("query", tree["query"], true); ok {
 		d.query(&cfg.Query, q)
@@ -109,7 +112,25 @@ func (d *decoder) placeholders(q *Query) {
 	}
 }
 
-type decoder struct{ errs Errors }
+type decoder struct {
+	errs Errors
+	raw  map[string]any // the config before rendering
+}
+
+// templated reports whether the config as written holds a string (a
+// template) at field, a dotted path such as "destination.contentType".
+func (d *decoder) templated(field string) bool {
+	var v any = d.raw
+	for part := range strings.SplitSeq(field, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		v = m[part]
+	}
+	_, ok := v.(string)
+	return ok
+}
 
 func (d *decoder) query(q *Query, m map[string]any) {
 	d.unknown("query.", m, QueryKeys, nil)
@@ -257,9 +278,10 @@ func (d *decoder) object(field string, v any, required bool) (map[string]any, bo
 	}
 }
 
-// str returns v as a string. A number or boolean becomes its text (a whole
-// template such as "{{userId}}" may have produced one); an object or array is
-// an error. Required strings may not be empty.
+// str returns v as a string. A number or boolean that a template produced
+// (a whole template such as "{{userId}}") becomes its text; written as such,
+// it is an error, and so is an object or array. Required strings may not be
+// empty.
 func (d *decoder) str(field string, v any, required bool) (string, bool) {
 	var s string
 	switch v := v.(type) {
@@ -270,10 +292,12 @@ func (d *decoder) str(field string, v any, required bool) (string, bool) {
 		return "", false
 	case string:
 		s = v
-	case json.Number:
-		s = v.String()
-	case bool:
-		s = fmt.Sprint(v)
+	case json.Number, bool:
+		if !d.templated(field) {
+			d.errs.add(field, "expected a string, got %s %s (write it in quotes if you mean the text)", describe(v), jsonText(v))
+			return "", false
+		}
+		s = jsonText(v)
 	default:
 		d.errs.add(field, "expected a string, got %s", describe(v))
 		return "", false
@@ -357,4 +381,12 @@ func sortedKeys(m map[string]any) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// jsonText is a number's or boolean's JSON text.
+func jsonText(v any) string {
+	if n, ok := v.(json.Number); ok {
+		return n.String()
+	}
+	return fmt.Sprint(v)
 }
