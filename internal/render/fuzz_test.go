@@ -11,7 +11,7 @@ import (
 // fuzzPointers answers pointer reads from the key: "err" fails, anything else is an object.
 type fuzzPointers struct{}
 
-func (fuzzPointers) ReadJSON(_ context.Context, bucket, key string) (any, error) {
+func (fuzzPointers) ReadJSON(_ context.Context, bucket, key, _ string) (any, error) {
 	if strings.Contains(key, "err") {
 		return nil, errors.New("read failed")
 	}

@@ -9,10 +9,11 @@ import (
 )
 
 // PointerReader reads one S3 object holding JSON, decoded with UseNumber and size-capped by the
-// implementation. Errors it returns are passed through (wrapped in an *Error), so callers can
-// classify them with errors.As (for example as a smithy.APIError).
+// implementation: the version versionID, or the newest when versionID is "". Errors it returns
+// are passed through (wrapped in an *Error), so callers can classify them with errors.As (for
+// example as a smithy.APIError).
 type PointerReader interface {
-	ReadJSON(ctx context.Context, bucket, key string) (any, error)
+	ReadJSON(ctx context.Context, bucket, key, versionID string) (any, error)
 }
 
 // Options configures a Renderer. The zero value works: pointer reads are then unavailable.
