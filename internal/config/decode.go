@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
@@ -205,7 +206,12 @@ func (d *decoder) query(q *Query, m map[string]any) {
 func (d *decoder) destination(dst *Destination, m map[string]any) {
 	d.unknown("destination.", m, DestinationKeys, nil)
 	if s, ok := d.str("destination.bucketName", m["bucketName"], true); ok {
-		if !bucketRE.MatchString(s) && !strings.HasPrefix(s, "arn:") {
+		switch {
+		case strings.HasPrefix(s, "arn:"):
+			if err := checkAccessPointARN(s); err != nil {
+				d.errs.add("destination.bucketName", "%q is not an S3 access point ARN (arn:aws:s3:REGION:ACCOUNT:accesspoint/NAME): %v", s, err)
+			}
+		case !bucketRE.MatchString(s):
 			d.errs.add("destination.bucketName", "%q is not a bucket name (3 to 255 of a-z 0-9 . - _, starting and ending with a letter or digit)", s)
 		}
 		dst.BucketName = s
@@ -389,4 +395,30 @@ func jsonText(v any) string {
 		return n.String()
 	}
 	return fmt.Sprint(v)
+}
+
+// accessPointRE is the resource of an access point ARN: accesspoint/NAME, or
+// on Outposts outpost/ID/accesspoint/NAME.
+var accessPointRE = regexp.MustCompile(`^(?:accesspoint[/:][a-zA-Z0-9.-]{1,63}|outpost[/:][a-zA-Z0-9-]{1,63}[/:]accesspoint[/:][a-zA-Z0-9-]{1,63})$`)
+
+// checkAccessPointARN checks an ARN given as a bucket: the S3 API takes an
+// access point's ARN (a multi-Region one has no region) or an Outposts
+// access point's, nothing else. The SDK would only say so when the upload
+// starts, after the whole query has been read.
+func checkAccessPointARN(s string) error {
+	a, err := arn.Parse(s)
+	if err != nil {
+		return err
+	}
+	switch {
+	case a.Service != "s3" && a.Service != "s3-outposts":
+		return fmt.Errorf("service %q, want s3 or s3-outposts", a.Service)
+	case len(a.AccountID) != 12 || strings.Trim(a.AccountID, "0123456789") != "":
+		return fmt.Errorf("account %q, want 12 digits", a.AccountID)
+	case a.Region == "" && a.Service == "s3-outposts":
+		return errors.New("no region")
+	case !accessPointRE.MatchString(a.Resource):
+		return fmt.Errorf("resource %q, want accesspoint/NAME", a.Resource)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -182,6 +183,38 @@ func TestDecodeStringFields(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, cfg.Destination); diff != "" {
 				t.Errorf("destination (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestDecodeBucketARN checks that an ARN given as destination.bucketName is
+// an access point's, found before the query rather than by S3 after it
+// (issue 13 item 4).
+func TestDecodeBucketARN(t *testing.T) {
+	tests := []struct {
+		bucket  string
+		wantErr string // "" : valid
+	}{
+		{"arn:aws:s3:us-east-1:123456789012:accesspoint/my-ap", ""},
+		{"arn:aws-cn:s3:cn-north-1:123456789012:accesspoint/ap1", ""},
+		{"arn:aws:s3::123456789012:accesspoint/mfzwi23gnjvgw.mrap", ""},
+		{"arn:aws:s3-outposts:us-west-2:123456789012:outpost/op-01ac5d28a6a232904/accesspoint/ap", ""},
+		{"arn:garbage", `destination.bucketName: "arn:garbage" is not an S3 access point ARN (arn:aws:s3:REGION:ACCOUNT:accesspoint/NAME): arn: not enough sections`},
+		{"arn:aws:s3:::my-bucket", `destination.bucketName: "arn:aws:s3:::my-bucket" is not an S3 access point ARN (arn:aws:s3:REGION:ACCOUNT:accesspoint/NAME): account "", want 12 digits`},
+		{"arn:aws:dynamodb:us-east-1:123456789012:table/t", `service "dynamodb", want s3 or s3-outposts`},
+		{"arn:aws:s3:us-east-1:123456789012:bucket/b", `resource "bucket/b", want accesspoint/NAME`},
+		{"arn:aws:s3-outposts::123456789012:outpost/op-1/accesspoint/ap", "no region"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.bucket, func(t *testing.T) {
+			tree := decodeJSON(t, strings.Replace(minimal, `"my-bucket"`, strconv.Quote(tc.bucket), 1))
+			_, err := Decode(tree, tree)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Decode: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("Decode error = %v, want one containing %q", err, tc.wantErr)
 			}
 		})
 	}
