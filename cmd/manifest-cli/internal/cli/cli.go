@@ -7,7 +7,9 @@
 //
 // Exit codes: ExitOK, ExitPermanent (a PermanentStepError: fix the event,
 // config or permissions), ExitTransient (a TransientStepError, an interrupt,
-// or a usage error: retrying or fixing the command line may help).
+// or a usage error: retrying or fixing the command line may help),
+// ExitNoAWS (--dry-run could not read an _s3_output_pointer its templates go
+// through, for want of AWS credentials or a region).
 package cli
 
 import (
@@ -36,6 +38,7 @@ const (
 	ExitOK        = 0
 	ExitPermanent = 1
 	ExitTransient = 2 // also usage errors
+	ExitNoAWS     = 3 // --dry-run: cannot validate without AWS access
 )
 
 // Defaults.
@@ -86,7 +89,9 @@ from the file, or from stdin when the argument is "-" or missing. The output
 JSON goes to stdout; progress and errors go to stderr.
 
 Exit status: 0 done; 1 PermanentStepError (fix the event, config or access);
-2 TransientStepError, interrupted, or a usage error (retrying may help).
+2 TransientStepError, interrupted, or a usage error (retrying may help);
+3 --dry-run cannot validate without AWS access (its templates read an
+_s3_output_pointer from S3, and there are no credentials or no region).
 
 Flags:
 `
@@ -145,7 +150,7 @@ func parseArgs(args []string, stderr io.Writer, tty bool) (*options, error) {
 		fs.PrintDefaults()
 	}
 	o := &options{}
-	fs.BoolVar(&o.dryRun, "dry-run", false, "render and validate the config and print the Query it would run; no AWS calls")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "render and validate the config and print the Query it would run; no AWS calls but GETs of the _s3_output_pointer objects its templates read")
 	fs.DurationVar(&o.timeout, "timeout", DefaultTimeout, "deadline for the whole run (0: none): rendering stops at it, the export a margin before it, aborting the upload")
 	mode := fs.String("progress", "auto", "progress on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
 	level := fs.String("log-level", "warn", "log level of the engine's JSON logs on stderr: debug, info, warn or error")
@@ -206,16 +211,24 @@ func readEvent(name string, env Env) ([]byte, error) {
 	return b, nil
 }
 
-func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
+// setAWSEnv applies --profile and --region to the environment Deps reads.
+func setAWSEnv(env Env, opts *options) error {
 	if opts.profile != "" {
 		if err := env.Setenv("AWS_PROFILE", opts.profile); err != nil {
-			return fail(env.Stderr, err)
+			return err
 		}
 	}
 	if opts.region != "" {
 		if err := env.Setenv("AWS_REGION", opts.region); err != nil {
-			return fail(env.Stderr, err)
+			return err
 		}
+	}
+	return nil
+}
+
+func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
+	if err := setAWSEnv(env, opts); err != nil {
+		return fail(env.Stderr, err)
 	}
 	ctx, cancel := withTimeout(parent, opts)
 	defer cancel()
