@@ -15,6 +15,7 @@ import (
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/suggest"
 )
 
 // Known keys, in the order they are documented. A test keeps README's
@@ -260,7 +261,7 @@ func (d *decoder) unknown(prefix string, m map[string]any, known, allowed []stri
 		if slices.Contains(known, k) || slices.Contains(allowed, k) {
 			continue
 		}
-		if s := suggest(k, known); s != "" {
+		if s := suggest.Nearest(k, known); s != "" {
 			d.errs.add(prefix+k, "unknown key; did you mean %q?", s)
 		} else {
 			d.errs.add(prefix+k, "unknown key; expected one of %s", strings.Join(known, ", "))

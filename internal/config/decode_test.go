@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/jsonl"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/suggest"
 )
 
 func decodeJSON(t *testing.T, s string) map[string]any {
@@ -224,8 +225,8 @@ func TestSuggest(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"keyConditionExpresion", "keyConditionExpression"}, {"TableName", "tableName"}, {"bucket", "bucketName"}, {"zzzzzzzzzzzz", ""},
 	} {
-		if got := suggest(tc.in, append(QueryKeys, DestinationKeys...)); got != tc.want {
-			t.Errorf("suggest(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := suggest.Nearest(tc.in, append(QueryKeys, DestinationKeys...)); got != tc.want {
+			t.Errorf("suggest.Nearest(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -37,42 +37,6 @@ func (es *Errors) add(field, format string, args ...any) {
 	*es = append(*es, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
-// suggest returns the known name nearest to name, or "" when none is close.
-func suggest(name string, known []string) string {
-	best, bestD := "", len(name)/2+2
-	lower := strings.ToLower(name)
-	for _, k := range known {
-		if strings.ToLower(k) == lower {
-			return k
-		}
-		if d := levenshtein(lower, strings.ToLower(k)); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	return best
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
-}
-
 // describe names the JSON type of a decoded value for error messages.
 func describe(v any) string {
 	switch v := v.(type) {

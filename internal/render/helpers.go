@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/aymerick/raymond/ast"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/suggest"
 )
 
 // helperSpec describes one helper: how many arguments it takes, whether its first argument may
@@ -131,37 +133,16 @@ func arity(h helperSpec) string {
 
 // nearestHelper returns the helper name closest to name (edit distance at most 2), or "".
 func nearestHelper(name string) string {
+	if len(name) > 64 {
+		return ""
+	}
 	best, bestDist := "", 3
 	for _, h := range helperNames() {
-		if d := editDistance(strings.ToLower(name), h); d < bestDist {
+		if d := suggest.Distance(strings.ToLower(name), h); d < bestDist {
 			best, bestDist = h, d
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	if len(a) > 64 {
-		return len(a)
-	}
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 // helperIf renders the block if its condition is truthy (zero too with includeZero=true) and
