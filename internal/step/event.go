@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/suggest"
 )
 
 // Shape is the form an event arrives in (CONTRACT.md section 1).
@@ -156,6 +157,14 @@ func direct(top map[string]any) (*Event, error) {
 }
 
 func bare(top map[string]any) (*Event, error) {
+	// config.Decode suggests config keys for an unknown top-level key; only
+	// here is "context" one too, so a typo of it is caught here.
+	known := append(slices.Clone(config.TopKeys), "context")
+	for _, k := range slices.Sorted(maps.Keys(top)) {
+		if !slices.Contains(known, k) && suggest.Nearest(k, known) == "context" {
+			return nil, fieldError(k, "unknown key; did you mean \"context\"?")
+		}
+	}
 	cfg := maps.Clone(top)
 	delete(cfg, "context")
 	return withContext(&Event{Shape: Bare, Config: cfg}, top)
