@@ -18,6 +18,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -113,33 +114,39 @@ func isDescriptor(k string) bool {
 	return false
 }
 
-// describe names the JSON type of v for error messages.
-func describe(v any) string {
-	switch v := v.(type) {
+// Describe names the JSON type of v for error messages: "null", "a boolean",
+// "a string", "a number" (json.Number or a Go integer), "an array", "an
+// object". A float64 is named as such, since it may have lost digits.
+func Describe(v any) string {
+	switch v.(type) {
 	case nil:
 		return "null"
 	case bool:
 		return "a boolean"
 	case string:
 		return "a string"
-	case json.Number:
-		return "a JSON number"
+	case json.Number, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return "a number"
 	case float32, float64:
 		return "a float64 (decode with json.Decoder.UseNumber to keep every digit)"
 	case []any:
 		return "an array"
 	case map[string]any:
-		if len(v) == 1 {
-			for k := range v {
-				if isDescriptor(k) {
-					return "a DynamoDB JSON " + k + " value"
-				}
+		return "an object"
+	}
+	return fmt.Sprintf("a Go %T", v)
+}
+
+// describe is Describe, naming an object that is one DynamoDB JSON value as such.
+func describe(v any) string {
+	if m, ok := v.(map[string]any); ok && len(m) == 1 {
+		for k := range m {
+			if isDescriptor(k) {
+				return "a DynamoDB JSON " + k + " value"
 			}
 		}
-		return "an object"
-	default:
-		return fmt.Sprintf("a Go %T", v)
 	}
+	return Describe(v)
 }
 
 // FromJSON converts the JSON value tree v to a DynamoDB attribute value:
@@ -177,7 +184,7 @@ func FromJSON(v any) (types.AttributeValue, error) {
 // several bad values, the one whose key sorts first is reported.
 func ItemFromJSON(m map[string]any) (map[string]types.AttributeValue, error) {
 	out := make(map[string]types.AttributeValue, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if err := checkUTF8(k); err != nil {
 			return nil, err.at(KeyStep(k))
 		}
@@ -188,15 +195,6 @@ func ItemFromJSON(m map[string]any) (map[string]types.AttributeValue, error) {
 		out[k] = av
 	}
 	return out, nil
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // fromPlain converts a plain JSON value at nesting level level.
@@ -265,7 +263,7 @@ func fromPlain(v any, level int) (types.AttributeValue, *Error) {
 			return nil, tooDeep()
 		}
 		m := make(map[string]types.AttributeValue, len(v))
-		for _, k := range sortedKeys(v) {
+		for _, k := range slices.Sorted(maps.Keys(v)) {
 			if err := checkUTF8(k); err != nil {
 				return nil, err.at(KeyStep(k))
 			}
@@ -392,7 +390,7 @@ func fromDescriptor(desc string, dv any, level int) (types.AttributeValue, *Erro
 			return nil, tooDeep()
 		}
 		m := make(map[string]types.AttributeValue, len(o))
-		for _, k := range sortedKeys(o) {
+		for _, k := range slices.Sorted(maps.Keys(o)) {
 			if err := checkUTF8(k); err != nil {
 				return nil, err.at(KeyStep(k))
 			}

@@ -155,7 +155,7 @@ func (d *decoder) query(q *Query, m map[string]any) {
 		if len(vals) == 0 {
 			d.errs.add("query.expressionAttributeValues", "empty: the key condition needs at least one value")
 		}
-		for _, k := range sortedKeys(vals) {
+		for _, k := range slices.Sorted(maps.Keys(vals)) {
 			if !valuePlaceholderRE.MatchString(k) {
 				d.errs.add("query.expressionAttributeValues."+k, "placeholder names are ':' then letters, digits or _ (e.g. \":pk\")")
 			}
@@ -167,7 +167,7 @@ func (d *decoder) query(q *Query, m map[string]any) {
 			d.errs.add("query.expressionAttributeNames", "empty: leave the field out instead")
 		}
 		q.ExpressionAttributeNames = make(map[string]string, len(names))
-		for _, k := range sortedKeys(names) {
+		for _, k := range slices.Sorted(maps.Keys(names)) {
 			field := "query.expressionAttributeNames." + k
 			if !namePlaceholderRE.MatchString(k) {
 				d.errs.add(field, "placeholder names are '#' then letters, digits or _ (e.g. \"#status\")")
@@ -257,7 +257,7 @@ func (d *decoder) destination(dst *Destination, m map[string]any) {
 
 // unknown reports keys of m that are neither known nor allowed.
 func (d *decoder) unknown(prefix string, m map[string]any, known, allowed []string) {
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if slices.Contains(known, k) || slices.Contains(allowed, k) {
 			continue
 		}
@@ -280,7 +280,7 @@ func (d *decoder) object(field string, v any, required bool) (map[string]any, bo
 		}
 		return nil, false
 	default:
-		d.errs.add(field, "expected an object, got %s", describe(v))
+		d.errs.add(field, "expected an object, got %s", attr.Describe(v))
 		return nil, false
 	}
 }
@@ -301,12 +301,12 @@ func (d *decoder) str(field string, v any, required bool) (string, bool) {
 		s = v
 	case json.Number, bool:
 		if !d.templated(field) {
-			d.errs.add(field, "expected a string, got %s %s (write it in quotes if you mean the text)", describe(v), jsonText(v))
+			d.errs.add(field, "expected a string, got %s %s (write it in quotes if you mean the text)", attr.Describe(v), jsonText(v))
 			return "", false
 		}
 		s = jsonText(v)
 	default:
-		d.errs.add(field, "expected a string, got %s", describe(v))
+		d.errs.add(field, "expected a string, got %s", attr.Describe(v))
 		return "", false
 	}
 	if s == "" {
@@ -337,7 +337,7 @@ func (d *decoder) boolean(field string, v any) (bool, bool) {
 		}
 		d.errs.add(field, "expected a boolean, got the string %q", v)
 	default:
-		d.errs.add(field, "expected a boolean, got %s", describe(v))
+		d.errs.add(field, "expected a boolean, got %s", attr.Describe(v))
 	}
 	return false, false
 }
@@ -352,7 +352,7 @@ func (d *decoder) integer(field string, v any, lo, hi int64) (int64, bool) {
 	case string:
 		num = json.Number(strings.TrimSpace(v))
 	default:
-		d.errs.add(field, "expected an integer, got %s", describe(v))
+		d.errs.add(field, "expected an integer, got %s", attr.Describe(v))
 		return 0, false
 	}
 	n, err := num.Int64()
@@ -379,15 +379,6 @@ func (d *decoder) item(field string, m map[string]any) map[string]types.Attribut
 		return nil
 	}
 	return item
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // jsonText is a number's or boolean's JSON text.

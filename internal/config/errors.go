@@ -36,24 +36,3 @@ func (es Errors) Unwrap() []error {
 func (es *Errors) add(field, format string, args ...any) {
 	*es = append(*es, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 }
-
-// describe names the JSON type of a decoded value for error messages.
-func describe(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case string:
-		return "a string"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "an object"
-	default:
-		if _, ok := v.(interface{ Int64() (int64, error) }); ok {
-			return "a number"
-		}
-		return fmt.Sprintf("%T", v)
-	}
-}

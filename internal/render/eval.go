@@ -564,6 +564,16 @@ func ownProperty(v any, key string) (any, bool) {
 	return nil, false
 }
 
+// allDigits reports whether s holds only ASCII digits (true for "").
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // arrayIndex parses a canonical array index ("0", "12"; not "01", "-1" or "+1").
 func arrayIndex(key string) (int, bool) {
 	if key == "" || len(key) > 9 || (key[0] == '0' && len(key) > 1) || !allDigits(key) {

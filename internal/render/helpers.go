@@ -4,11 +4,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/aymerick/raymond/ast"
 
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/suggest"
 )
 
@@ -210,7 +213,7 @@ func (e *evaluator) eachEntry(b *ast.BlockStatement, s scope, m map[string]any) 
 		return e.invoke(b.Inverse, s, s.this, nil, nil)
 	}
 	out := e.newOutput()
-	for i, k := range sortedKeys(m) {
+	for i, k := range slices.Sorted(maps.Keys(m)) {
 		frame := iterationFrame(s.data, k, json.Number(strconv.Itoa(i)), i, len(m))
 		str, err := e.invoke(b.Program, s, m[k], frame, []any{m[k], k})
 		if err != nil {
@@ -342,25 +345,26 @@ func relativeIndex(v any, n, def int) int {
 // toInteger is JavaScript's ToIntegerOrInfinity, saturated to ±2^53: NaN and non-numbers are 0.
 func toInteger(v any) int {
 	d, ok := looseNumber(v)
-	if !ok || d.isZero() {
+	if !ok || d.IsZero() {
 		return 0
 	}
 	const limit = 1 << 53
-	if d.exp > 16 {
-		return limit * d.sign()
+	if d.Exp > 16 {
+		return limit * d.Sign()
 	}
-	if d.exp <= 0 {
+	if d.Exp <= 0 {
 		return 0
 	}
-	digits := d.digits
-	if len(digits) < d.exp {
-		digits += strings.Repeat("0", d.exp-len(digits))
+	intDigits := int(d.Exp) // 0.Digits × 10^Exp has Exp digits before the point
+	digits := d.Digits
+	if len(digits) < intDigits {
+		digits += strings.Repeat("0", intDigits-len(digits))
 	}
-	i, err := strconv.Atoi(digits[:d.exp])
+	i, err := strconv.Atoi(digits[:intDigits])
 	if err != nil || i > limit {
 		i = limit
 	}
-	return i * d.sign()
+	return i * d.Sign()
 }
 
 // order compares two numbers exactly or two strings by code point; ok is false for anything
@@ -379,24 +383,10 @@ func order(a, b any) int {
 	return 0
 }
 
-// typeName names v's JSON type for error messages.
+// typeName names v's JSON type for error messages; missing is "nothing".
 func typeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case missing:
+	if _, ok := v.(missing); ok {
 		return "nothing"
-	case bool:
-		return "a boolean"
-	case string:
-		return "a string"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "an object"
 	}
-	if _, ok := number(v); ok {
-		return "a number"
-	}
-	return fmt.Sprintf("%T", v)
+	return attr.Describe(v)
 }

@@ -2,6 +2,8 @@ package render
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -227,7 +229,7 @@ func children(v any) []any {
 		return t
 	case map[string]any:
 		out := make([]any, 0, len(t))
-		for _, k := range sortedKeys(t) {
+		for _, k := range slices.Sorted(maps.Keys(t)) {
 			out = append(out, t[k])
 		}
 		return out

@@ -3,7 +3,8 @@ package render
 import (
 	"context"
 	"errors"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -56,7 +57,7 @@ func (r *Renderer) Config(ctx context.Context, cfg map[string]any, data map[stri
 // renderMap renders every value of m; field is m's own path.
 func (r *Renderer) renderMap(ctx context.Context, field string, m map[string]any, data any, errs *Errors) map[string]any {
 	out := make(map[string]any, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		sub := k
 		if field != "" {
 			sub = field + "." + k
@@ -162,14 +163,4 @@ func unwrapMatches(matches []any) any {
 		return matches[0]
 	}
 	return matches
-}
-
-// sortedKeys returns m's keys in sorted order.
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

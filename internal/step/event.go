@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/suggest"
 )
@@ -90,7 +91,7 @@ func decodeObject(payload []byte) (map[string]any, error) {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("expected a JSON object, got %s", kind(v))
+		return nil, fmt.Errorf("expected a JSON object, got %s", attr.Describe(v))
 	}
 	return m, nil
 }
@@ -98,14 +99,14 @@ func decodeObject(payload []byte) (map[string]any, error) {
 func envelope(top map[string]any) (*Event, error) {
 	def, ok := top["stepDefinition"].(map[string]any)
 	if !ok {
-		return nil, fieldError("stepDefinition", "expected an object, got %s", kind(top["stepDefinition"]))
+		return nil, fieldError("stepDefinition", "expected an object, got %s", attr.Describe(top["stepDefinition"]))
 	}
 	cfg, ok := def["customConfig"].(map[string]any)
 	if !ok {
 		if def["customConfig"] == nil {
 			return nil, fieldError("stepDefinition.customConfig", "required: expected an object")
 		}
-		return nil, fieldError("stepDefinition.customConfig", "expected an object, got %s", kind(def["customConfig"]))
+		return nil, fieldError("stepDefinition.customConfig", "expected an object, got %s", attr.Describe(def["customConfig"]))
 	}
 	input, err := optionalObject(top, "stepInput")
 	if err != nil {
@@ -117,7 +118,7 @@ func envelope(top map[string]any) (*Event, error) {
 	}
 	current, err := optionalObject(state, "currentContextData")
 	if err != nil {
-		return nil, fieldError("runtimeState.currentContextData", "expected an object, got %s", kind(state["currentContextData"]))
+		return nil, fieldError("runtimeState.currentContextData", "expected an object, got %s", attr.Describe(state["currentContextData"]))
 	}
 	// {...currentContextData, ...runtimeState, ...stepInput}: later keys win.
 	ctx := make(map[string]any, len(current)+len(state)+len(input))
@@ -146,7 +147,7 @@ func envelope(top map[string]any) (*Event, error) {
 func direct(top map[string]any) (*Event, error) {
 	cfg, ok := top["customConfig"].(map[string]any)
 	if !ok {
-		return nil, fieldError("customConfig", "expected an object, got %s", kind(top["customConfig"]))
+		return nil, fieldError("customConfig", "expected an object, got %s", attr.Describe(top["customConfig"]))
 	}
 	for _, k := range slices.Sorted(maps.Keys(top)) {
 		if k != "customConfig" && k != "context" {
@@ -191,7 +192,7 @@ func optionalObject(m map[string]any, key string) (map[string]any, error) {
 	case map[string]any:
 		return v, nil
 	default:
-		return nil, fieldError(key, "expected an object, got %s", kind(v))
+		return nil, fieldError(key, "expected an object, got %s", attr.Describe(v))
 	}
 }
 
@@ -211,22 +212,4 @@ func dig(m map[string]any, path ...string) (any, bool) {
 
 func fieldError(field, format string, args ...any) error {
 	return &PermanentStepError{Message: "event: " + field + ": " + fmt.Sprintf(format, args...)}
-}
-
-func kind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case string:
-		return "a string"
-	case json.Number:
-		return "a number"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "an object"
-	}
-	return fmt.Sprintf("%T", v)
 }
