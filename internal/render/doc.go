@@ -69,7 +69,7 @@
 //
 // # Limits
 //
-// A template (a string holding `{{`) may be at most MaxTemplateBytes long, and render to at
+// A template (a string holding `{{`) may be at most 64 KiB long, and render to at
 // most 4 MiB of text. raymond's parser abandons its lexer goroutine on a syntax error, blocked
 // for the life of the process and holding the template; internal/parser is a copy of that
 // parser that drains the lexer first, so a failed parse leaves nothing behind however many a

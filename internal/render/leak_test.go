@@ -18,7 +18,7 @@ func TestFailedParsesLeaveNothing(t *testing.T) {
 	// A syntax error at the start of a template near the size limit: the lexer has almost all
 	// of it still to scan when the parser stops (text and a few mustaches, so that draining
 	// stays cheap under the race detector).
-	body := strings.Repeat("{{a}} "+strings.Repeat("x", 4090), MaxTemplateBytes/4096-1)
+	body := strings.Repeat("{{a}} "+strings.Repeat("x", 4090), maxTemplateBytes/4096-1)
 	r := New(Options{})
 	before := runtime.NumGoroutine()
 	settle := func() (goroutines int, heap uint64) {
@@ -52,10 +52,10 @@ func TestFailedParsesLeaveNothing(t *testing.T) {
 	}
 }
 
-// TestTemplateSizeLimit checks that a template over MaxTemplateBytes is an error naming the
+// TestTemplateSizeLimit checks that a template over maxTemplateBytes is an error naming the
 // field, and that a long literal string (no `{{`) is not limited.
 func TestTemplateSizeLimit(t *testing.T) {
-	long := strings.Repeat("x", MaxTemplateBytes)
+	long := strings.Repeat("x", maxTemplateBytes)
 	r := New(Options{})
 	_, err := r.Value(context.Background(), "query.filterExpression", long+"{{a}}", map[string]any{"a": "y"})
 	var re *Error
@@ -65,7 +65,7 @@ func TestTemplateSizeLimit(t *testing.T) {
 	if got, err := r.Value(context.Background(), "f", long+long, nil); err != nil || got != long+long {
 		t.Errorf("long literal: %v", err)
 	}
-	if got, err := r.Value(context.Background(), "f", long[:MaxTemplateBytes-5]+"{{a}}", map[string]any{"a": "y"}); err != nil || got != long[:MaxTemplateBytes-5]+"y" {
+	if got, err := r.Value(context.Background(), "f", long[:maxTemplateBytes-5]+"{{a}}", map[string]any{"a": "y"}); err != nil || got != long[:maxTemplateBytes-5]+"y" {
 		t.Errorf("template at the limit: %v", err)
 	}
 }

@@ -21,17 +21,17 @@ var parseErrorLine = regexp.MustCompile(`^Parse error on line (\d+):\s*`)
 // lexerError finds the message in raymond's lexer errors (`Lexer error Token: Error{"..."}`).
 var lexerError = regexp.MustCompile(`^Lexer error Token: Error\{"(.*)"\}$`)
 
-// MaxTemplateBytes caps the size of one template (a string holding `{{`): config values are
+// maxTemplateBytes caps the size of one template (a string holding `{{`): config values are
 // keys, expressions and attribute values, far smaller; parsing is linear in the template, and
 // its AST a multiple of it. A string without `{{` is not a template and has no such limit.
-const MaxTemplateBytes = 64 << 10
+const maxTemplateBytes = 64 << 10
 
 // parse parses tmpl with raymond's parser (a copy whose lexer goroutine always ends). A syntax
-// error, a panic inside the parser or a template over MaxTemplateBytes is an *Error without a
+// error, a panic inside the parser or a template over maxTemplateBytes is an *Error without a
 // field.
 func parse(tmpl string) (prog *ast.Program, err *Error) {
-	if len(tmpl) > MaxTemplateBytes {
-		return nil, &Error{Msg: fmt.Sprintf("template of %d bytes: at most %d bytes may hold {{...}} (a longer literal string has no {{ and no limit)", len(tmpl), MaxTemplateBytes)}
+	if len(tmpl) > maxTemplateBytes {
+		return nil, &Error{Msg: fmt.Sprintf("template of %d bytes: at most %d bytes may hold {{...}} (a longer literal string has no {{ and no limit)", len(tmpl), maxTemplateBytes)}
 	}
 	defer func() {
 		if p := recover(); p != nil {
