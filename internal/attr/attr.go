@@ -18,6 +18,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -113,33 +114,39 @@ func isDescriptor(k string) bool {
 	return false
 }
 
-// describe names the JSON type of v for error messages.
-func describe(v any) string {
-	switch v := v.(type) {
+// Describe names the JSON type of v for error messages: "null", "a boolean",
+// "a string", "a number" (json.Number or a Go integer), "an array", "an
+// object". A float64 is named as such, since it may have lost digits.
+func Describe(v any) string {
+	switch v.(type) {
 	case nil:
 		return "null"
 	case bool:
 		return "a boolean"
 	case string:
 		return "a string"
-	case json.Number:
-		return "a JSON number"
+	case json.Number, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return "a number"
 	case float32, float64:
 		return "a float64 (decode with json.Decoder.UseNumber to keep every digit)"
 	case []any:
 		return "an array"
 	case map[string]any:
-		if len(v) == 1 {
-			for k := range v {
-				if isDescriptor(k) {
-					return "a DynamoDB JSON " + k + " value"
-				}
+		return "an object"
+	}
+	return fmt.Sprintf("a Go %T", v)
+}
+
+// describe is Describe, naming an object that is one DynamoDB JSON value as such.
+func describe(v any) string {
+	if m, ok := v.(map[string]any); ok && len(m) == 1 {
+		for k := range m {
+			if isDescriptor(k) {
+				return "a DynamoDB JSON " + k + " value"
 			}
 		}
-		return "an object"
-	default:
-		return fmt.Sprintf("a Go %T", v)
 	}
+	return Describe(v)
 }
 
 // FromJSON converts the JSON value tree v to a DynamoDB attribute value:
@@ -153,7 +160,9 @@ func describe(v any) string {
 // number in a string), {"B": "<standard base64>"}, {"SS": ["a"]},
 // {"NS": ["1", "2"]}, {"BS": ["<base64>"]}, {"BOOL": true}, {"NULL": true},
 // {"L": [...]} whose elements are DynamoDB JSON, and {"M": {...}} whose values
-// are DynamoDB JSON. A descriptor whose value has the wrong JSON type, an
+// are DynamoDB JSON. Where DynamoDB JSON has a string, S, N and the members of
+// SS and NS also take a JSON number, as a template such as {"N": "{{n}}"}
+// yields one: N and NS keep its exact digits, S and SS get its text. A descriptor whose value has the wrong JSON type, an
 // invalid number or base64 string, an empty set and a set with duplicate
 // members (numbers compared by value) are errors, and so are strings and keys
 // that are not valid UTF-8 (which encoding/json never produces).
@@ -175,7 +184,7 @@ func FromJSON(v any) (types.AttributeValue, error) {
 // several bad values, the one whose key sorts first is reported.
 func ItemFromJSON(m map[string]any) (map[string]types.AttributeValue, error) {
 	out := make(map[string]types.AttributeValue, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if err := checkUTF8(k); err != nil {
 			return nil, err.at(KeyStep(k))
 		}
@@ -186,15 +195,6 @@ func ItemFromJSON(m map[string]any) (map[string]types.AttributeValue, error) {
 		out[k] = av
 	}
 	return out, nil
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // fromPlain converts a plain JSON value at nesting level level.
@@ -263,7 +263,7 @@ func fromPlain(v any, level int) (types.AttributeValue, *Error) {
 			return nil, tooDeep()
 		}
 		m := make(map[string]types.AttributeValue, len(v))
-		for _, k := range sortedKeys(v) {
+		for _, k := range slices.Sorted(maps.Keys(v)) {
 			if err := checkUTF8(k); err != nil {
 				return nil, err.at(KeyStep(k))
 			}
@@ -331,7 +331,7 @@ func fromDynamo(v any, level int) (types.AttributeValue, *Error) {
 func fromDescriptor(desc string, dv any, level int) (types.AttributeValue, *Error) {
 	switch desc {
 	case descS:
-		s, ok := dv.(string)
+		s, ok := stringOrNumber(dv)
 		if !ok {
 			return nil, errorf("expected a string, got %s", describe(dv))
 		}
@@ -390,7 +390,7 @@ func fromDescriptor(desc string, dv any, level int) (types.AttributeValue, *Erro
 			return nil, tooDeep()
 		}
 		m := make(map[string]types.AttributeValue, len(o))
-		for _, k := range sortedKeys(o) {
+		for _, k := range slices.Sorted(maps.Keys(o)) {
 			if err := checkUTF8(k); err != nil {
 				return nil, err.at(KeyStep(k))
 			}
@@ -413,8 +413,22 @@ func describeValue(v any) string {
 	return describe(v)
 }
 
+// stringOrNumber returns v's text if v is a string or a JSON number: a template such as
+// {"N": "{{n}}"} or {"SS": ["{{n}}"]} yields a json.Number where DynamoDB JSON has a string,
+// and whoever names the type has said what the value is.
+func stringOrNumber(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case json.Number:
+		return string(v), true
+	}
+	return "", false
+}
+
+// numberString returns the number v holds: a string, or a JSON number with its exact digits.
 func numberString(v any) (string, *Error) {
-	s, ok := v.(string)
+	s, ok := stringOrNumber(v)
 	if !ok {
 		return "", errorf("expected a string holding a number, got %s", describe(v))
 	}
@@ -471,7 +485,7 @@ func fromSet(desc string, dv any) (types.AttributeValue, *Error) {
 	case descSS:
 		ss := make([]string, len(a))
 		for i, e := range a {
-			s, ok := e.(string)
+			s, ok := stringOrNumber(e)
 			if !ok {
 				return nil, errorf("expected a string, got %s", describe(e)).at(IndexStep(i))
 			}

@@ -80,6 +80,12 @@ func TestFromJSON(t *testing.T) {
 		{"descriptor S", `{"S": "x"}`, &avS{Value: "x"}},
 		{"descriptor N", `{"N": "1.50"}`, &avN{Value: "1.50"}},
 		{"descriptor N leading point", `{"N": ".5"}`, &avN{Value: ".5"}},
+		// A template {"N": "{{n}}"} yields a JSON number: naming N says it is one.
+		{"descriptor N as a JSON number keeps its digits", `{"N": 12345678901234567890.50}`, &avN{Value: "12345678901234567890.50"}},
+		{"descriptor N as a JSON number with exponent", `{"N": 1.5E+3}`, &avN{Value: "1.5E+3"}},
+		{"descriptor NS with JSON numbers", `{"NS": [1, "2.5", 3.0]}`, &avNS{Value: []string{"1", "2.5", "3.0"}}},
+		{"descriptor SS with a JSON number gets its text", `{"SS": ["a", 10.50]}`, &avSS{Value: []string{"a", "10.50"}}},
+		{"descriptor S with a JSON number gets its text", `{"S": 7.10}`, &avS{Value: "7.10"}},
 		{"descriptor B", `{"B": "AQID"}`, &avB{Value: []byte{1, 2, 3}}},
 		{"descriptor B empty", `{"B": ""}`, &avB{Value: []byte{}}},
 		{"descriptor SS", `{"SS": ["a", "b"]}`, &avSS{Value: []string{"a", "b"}}},
@@ -138,7 +144,8 @@ func TestFromJSONErrors(t *testing.T) {
 		in   any // JSON text when a string, else a Go value
 		want attr.Error
 	}{
-		{"N as a JSON number", `{"N": 5}`, attr.Error{Path: ".N", Msg: "expected a string holding a number, got a JSON number"}},
+		{"N as a boolean", `{"N": true}`, attr.Error{Path: ".N", Msg: "expected a string holding a number, got a boolean"}},
+		{"N as a JSON number out of range", `{"N": 1e126}`, attr.Error{Path: ".N", Msg: `expected a magnitude below 1e126 (number overflow), got "1e126"`}},
 		{"N not a number", `{"N": "five"}`, attr.Error{Path: ".N", Msg: `expected a decimal number such as 12, -0.5 or 1.5e3, got "five"`}},
 		{"N leading plus", `{"N": "+5"}`, attr.Error{Path: ".N", Msg: `expected a decimal number such as 12, -0.5 or 1.5e3, got "+5"`}},
 		{"N 39 digits", `{"N": "123456789012345678901234567890123456789"}`, attr.Error{Path: ".N", Msg: `expected at most 38 significant digits, got 39 in "123456789012345678901234567890123456789"`}},
@@ -146,7 +153,7 @@ func TestFromJSONErrors(t *testing.T) {
 		{"N underflow", `{"N": "1e-131"}`, attr.Error{Path: ".N", Msg: `expected a magnitude of at least 1e-130 (number underflow), got "1e-131"`}},
 		{"plain number 39 digits", `123456789012345678901234567890123456789`, attr.Error{Msg: `expected at most 38 significant digits, got 39 in "123456789012345678901234567890123456789"`}},
 		{"plain number overflow", `[1, 2, 1e200]`, attr.Error{Path: "[2]", Msg: `expected a magnitude below 1e126 (number overflow), got "1e200"`}},
-		{"S not a string", `{"S": 1}`, attr.Error{Path: ".S", Msg: "expected a string, got a JSON number"}},
+		{"S not a string", `{"S": [1]}`, attr.Error{Path: ".S", Msg: "expected a string, got an array"}},
 		{"B not base64", `{"B": "not base64!"}`, attr.Error{Path: ".B", Msg: `expected a string holding standard base64 (RFC 4648, with padding), got "not base64!": illegal base64 data at input byte 3`}},
 		{"B unpadded", `{"B": "AQ"}`, attr.Error{Path: ".B", Msg: `expected a string holding standard base64 (RFC 4648, with padding), got "AQ": illegal base64 data at input byte 0`}},
 		{"B URL alphabet", `{"B": "-_8="}`, attr.Error{Path: ".B", Msg: `expected a string holding standard base64 (RFC 4648, with padding), got "-_8=": illegal base64 data at input byte 0`}},
@@ -156,7 +163,9 @@ func TestFromJSONErrors(t *testing.T) {
 		{"SS duplicate", `{"SS": ["a", "b", "a"]}`, attr.Error{Path: ".SS[2]", Msg: "expected distinct set members, got a duplicate of element 0"}},
 		{"SS member not a string", `{"SS": ["a", null]}`, attr.Error{Path: ".SS[1]", Msg: "expected a string, got null"}},
 		{"NS empty", `{"NS": []}`, attr.Error{Path: ".NS", Msg: "expected a non-empty array of strings holding numbers (DynamoDB has no empty sets), got an empty array"}},
-		{"NS member a JSON number", `{"NS": ["1", 2]}`, attr.Error{Path: ".NS[1]", Msg: "expected a string holding a number, got a JSON number"}},
+		{"NS member a boolean", `{"NS": ["1", true]}`, attr.Error{Path: ".NS[1]", Msg: "expected a string holding a number, got a boolean"}},
+		{"NS duplicate JSON number", `{"NS": ["2.0", 2]}`, attr.Error{Path: ".NS[1]", Msg: "expected distinct set members, got a duplicate of element 0"}},
+		{"SS duplicate JSON number text", `{"SS": ["2", 2]}`, attr.Error{Path: ".SS[1]", Msg: "expected distinct set members, got a duplicate of element 0"}},
 		{"NS duplicate by value", `{"NS": ["1.5", "1.50"]}`, attr.Error{Path: ".NS[1]", Msg: "expected distinct set members, got a duplicate of element 0"}},
 		{"BS empty", `{"BS": []}`, attr.Error{Path: ".BS", Msg: "expected a non-empty array of strings holding standard base64 (DynamoDB has no empty sets), got an empty array"}},
 		{"BS duplicate", `{"BS": ["AQ==", "AQ=="]}`, attr.Error{Path: ".BS[1]", Msg: "expected distinct set members, got a duplicate of element 0"}},
@@ -168,10 +177,10 @@ func TestFromJSONErrors(t *testing.T) {
 		{"L element plain", `{"L": [{"S": "a"}, "b"]}`, attr.Error{Path: ".L[1]", Msg: "expected a DynamoDB JSON value (an object with one key: S, N, B, SS, NS, BS, BOOL, NULL, L or M), got a string"}},
 		{"M not an object", `{"M": []}`, attr.Error{Path: ".M", Msg: "expected an object whose values are DynamoDB JSON, got an array"}},
 		{"M value plain object", `{"M": {"a": {"x": 1}}}`, attr.Error{Path: ".M.a", Msg: "expected a DynamoDB JSON value (an object with one key: S, N, B, SS, NS, BS, BOOL, NULL, L or M), got an object"}},
-		{"M nested error", `{"M": {"x": {"N": 5}}}`, attr.Error{Path: ".M.x.N", Msg: "expected a string holding a number, got a JSON number"}},
-		{"quoted key in path", `{"M": {"a b.c": {"N": 5}}}`, attr.Error{Path: `.M["a b.c"].N`, Msg: "expected a string holding a number, got a JSON number"}},
-		{"empty key in path", `{"": {"N": 5}}`, attr.Error{Path: `[""].N`, Msg: "expected a string holding a number, got a JSON number"}},
-		{"plain nested error", `{"tags": [1, {"N": 2}]}`, attr.Error{Path: ".tags[1].N", Msg: "expected a string holding a number, got a JSON number"}},
+		{"M nested error", `{"M": {"x": {"N": true}}}`, attr.Error{Path: ".M.x.N", Msg: "expected a string holding a number, got a boolean"}},
+		{"quoted key in path", `{"M": {"a b.c": {"N": true}}}`, attr.Error{Path: `.M["a b.c"].N`, Msg: "expected a string holding a number, got a boolean"}},
+		{"empty key in path", `{"": {"N": true}}`, attr.Error{Path: `[""].N`, Msg: "expected a string holding a number, got a boolean"}},
+		{"plain nested error", `{"tags": [1, {"N": false}]}`, attr.Error{Path: ".tags[1].N", Msg: "expected a string holding a number, got a boolean"}},
 		{"33 levels", nest(33, "[", "1", "]"), attr.Error{Path: strings.Repeat("[0]", 32), Msg: "expected lists and maps nested at most 32 levels deep"}},
 		{"33 levels of DynamoDB JSON", nest(33, `{"M":{"a":`, `{"N":"1"}`, "}}"), attr.Error{Path: strings.Repeat(".M.a", 32) + ".M", Msg: "expected lists and maps nested at most 32 levels deep"}},
 		{"float64", float64(1.5), attr.Error{Msg: "expected a JSON value (string, number, boolean, null, array or object), got a float64 (decode with json.Decoder.UseNumber to keep every digit)"}},
@@ -256,12 +265,12 @@ func TestItemFromJSON(t *testing.T) {
 		t.Errorf("ItemFromJSON (-want +got):\n%s", diff)
 	}
 
-	_, err = attr.ItemFromJSON(decode(t, `{":z": {"N": 1}, ":a": {"N": 2}}`).(map[string]any))
-	want2 := &attr.Error{Path: ".:a.N", Msg: "expected a string holding a number, got a JSON number"}
+	_, err = attr.ItemFromJSON(decode(t, `{":z": {"N": true}, ":a": {"N": false}}`).(map[string]any))
+	want2 := &attr.Error{Path: ".:a.N", Msg: "expected a string holding a number, got a boolean"}
 	if diff := cmp.Diff(want2, err); diff != "" {
 		t.Errorf("ItemFromJSON error (-want +got):\n%s", diff)
 	}
-	if got := err.Error(); got != ".:a.N: expected a string holding a number, got a JSON number" {
+	if got := err.Error(); got != ".:a.N: expected a string holding a number, got a boolean" {
 		t.Errorf("Error() = %q", got)
 	}
 }

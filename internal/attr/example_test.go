@@ -33,12 +33,12 @@ func ExampleItemFromJSON() {
 	line, _ := lines.AppendDynamoJSON(nil, item)
 	fmt.Println(string(line))
 
-	_, err = attr.ItemFromJSON(map[string]any{":n": map[string]any{"N": json.Number("5")}})
+	_, err = attr.ItemFromJSON(map[string]any{":n": map[string]any{"N": true}})
 	var ae *attr.Error
 	if errors.As(err, &ae) {
 		fmt.Println(ae.In("query.expressionAttributeValues"))
 	}
 	// Output:
 	// {":any":{"L":[{"BOOL":true},{"NULL":true},{"M":{"n":{"N":"1"}}}]},":b":{"B":"AQID"},":min":{"N":"12345678901234567890.5"},":pk":{"S":"USER#1"},":tags":{"SS":["a","b"]}}
-	// query.expressionAttributeValues.:n.N: expected a string holding a number, got a JSON number
+	// query.expressionAttributeValues.:n.N: expected a string holding a number, got a boolean
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // DynamoDB's limits on numbers, from the Developer Guide ("Data types", "Number").
@@ -269,4 +270,67 @@ func CanonicalNumber(s string) (string, error) {
 	b = append(b, 'e')
 	b = strconv.AppendInt(b, e, 10)
 	return string(b), nil
+}
+
+// Decimal is an exact decimal number: -1 if Neg, times 0.Digits, times
+// 10^Exp. Digits holds the significant digits, without leading or trailing
+// zeros, and is empty for zero (then Neg is false and Exp 0). So 1.50 is
+// {Digits: "15", Exp: 1} and -0.007 is {Neg: true, Digits: "7", Exp: -2}.
+// It exists so that numbers compare exactly, never through float64.
+type Decimal struct {
+	Neg    bool
+	Digits string
+	Exp    int64 // clamped to ±2^40, far beyond any number DynamoDB or JSON tools use
+}
+
+// ParseDecimal parses s in DynamoDB's lenient grammar (see
+// AppendJSONNumber: a leading '+', leading zeros and a lone point are
+// accepted), without checking DynamoDB's digit and range limits.
+func ParseDecimal(s string) (Decimal, error) {
+	n, err := scanNumber(s)
+	if err != nil {
+		return Decimal{}, err
+	}
+	digits, sciExp := n.significant()
+	if digits == "" {
+		return Decimal{}, nil
+	}
+	return Decimal{Neg: n.neg, Digits: digits, Exp: max(-exponentClamp, min(exponentClamp, sciExp+1))}, nil
+}
+
+// IsZero reports whether d is zero (of either sign as written).
+func (d Decimal) IsZero() bool { return d.Digits == "" }
+
+// Sign returns -1, 0 or +1.
+func (d Decimal) Sign() int {
+	switch {
+	case d.IsZero():
+		return 0
+	case d.Neg:
+		return -1
+	}
+	return 1
+}
+
+// Cmp returns -1, 0 or +1 as d is less than, equal to or greater than o.
+func (d Decimal) Cmp(o Decimal) int {
+	if d.Sign() != o.Sign() {
+		if d.Sign() < o.Sign() {
+			return -1
+		}
+		return 1
+	}
+	if d.IsZero() {
+		return 0
+	}
+	m := 0 // compare magnitudes
+	switch {
+	case d.Exp < o.Exp:
+		m = -1
+	case d.Exp > o.Exp:
+		m = 1
+	default:
+		m = strings.Compare(d.Digits, o.Digits) // no trailing zeros: string order is numeric
+	}
+	return d.Sign() * m
 }

@@ -227,3 +227,53 @@ func FuzzNumber(f *testing.F) {
 		}
 	})
 }
+
+func TestParseDecimal(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Decimal
+		wantErr bool
+	}{
+		{in: "0", want: Decimal{}},
+		{in: "-0.000", want: Decimal{}},
+		{in: "1.50", want: Decimal{Digits: "15", Exp: 1}},
+		{in: "-0.007", want: Decimal{Neg: true, Digits: "7", Exp: -2}},
+		{in: "+1200", want: Decimal{Digits: "12", Exp: 4}},
+		{in: "1.5E+3", want: Decimal{Digits: "15", Exp: 4}},
+		{in: ".5", want: Decimal{Digits: "5", Exp: 0}},
+		{in: "12345678901234567890123456789012345678", want: Decimal{Digits: "12345678901234567890123456789012345678", Exp: 38}},
+		{in: "1e99999999999999999999", want: Decimal{Digits: "1", Exp: 1 << 40}},
+		{in: "", wantErr: true}, {in: "NaN", wantErr: true}, {in: "1e", wantErr: true}, {in: " 1", wantErr: true},
+	}
+	for _, tc := range tests {
+		got, err := ParseDecimal(tc.in)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("ParseDecimal(%q) error = %v, want error %v", tc.in, err, tc.wantErr)
+			continue
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("ParseDecimal(%q) (-want +got):\n%s", tc.in, diff)
+		}
+	}
+}
+
+func TestDecimalCmp(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"1", "1.0", 0}, {"0", "-0", 0}, {"1e3", "1000", 0}, {"-2", "-1", -1}, {"-1", "1", -1},
+		{"0.1", "0.09", 1}, {"0.123", "0.12", 1}, {"100", "99.999", 1}, {"-5", "0", -1}, {"0", "0.0001", -1},
+		{"12345678901234567890", "12345678901234567891", -1}, {"-0.5", "-0.25", -1},
+	}
+	for _, tc := range tests {
+		a, _ := ParseDecimal(tc.a)
+		b, _ := ParseDecimal(tc.b)
+		if got := a.Cmp(b); got != tc.want {
+			t.Errorf("Cmp(%s, %s) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+		if got := b.Cmp(a); got != -tc.want {
+			t.Errorf("Cmp(%s, %s) = %d, want %d", tc.b, tc.a, got, -tc.want)
+		}
+	}
+}

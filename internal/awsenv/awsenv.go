@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
@@ -66,11 +68,28 @@ func NewRetryer(maxBackoff time.Duration) aws.Retryer {
 // Deps loads the AWS configuration (region, credentials, endpoints such as
 // AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_S3) and the MANIFEST_*
 // settings, and returns the handler's dependencies.
+//
+// What no retry can fix is found here, before any Query: a setting that is
+// not valid, no region, a region that is not one, and no credentials (they
+// are retrieved once, so a missing profile or role fails now, not after the
+// templates are rendered). The SDK's own log lines (retries, warnings) go
+// to log as JSON.
 func Deps(ctx context.Context, log *slog.Logger) (step.Deps, error) {
 	var d step.Deps
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer { return NewRetryer(MaxBackoff) }))
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg, err := config.LoadDefaultConfig(ctx,
+		config.WithRetryer(func() aws.Retryer { return NewRetryer(MaxBackoff) }),
+		config.WithLogger(sdkLogger(log)))
 	if err != nil {
 		return d, fmt.Errorf("load AWS config: %w", err)
+	}
+	if err := checkRegion(cfg.Region); err != nil {
+		return d, err
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return d, fmt.Errorf("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run with a role: %w", err)
 	}
 	partMiB, err := intEnv(EnvPartSizeMiB, upload.DefaultPartSize>>20, 5, 5<<10)
 	if err != nil {
@@ -90,7 +109,11 @@ func Deps(ctx context.Context, log *slog.Logger) (step.Deps, error) {
 			return d, fmt.Errorf("%s=%q: expected a positive Go duration such as 5s", EnvDeadlineMargin, s)
 		}
 	}
-	pathStyle := os.Getenv(EnvPathStyle) == "true" || os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+	pathStyle, err := boolEnv(EnvPathStyle)
+	if err != nil {
+		return d, err
+	}
+	pathStyle = pathStyle || os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
 	d.DynamoDB = dynamodb.NewFromConfig(cfg)
 	d.S3 = s3c
@@ -107,6 +130,35 @@ func Deps(ctx context.Context, log *slog.Logger) (step.Deps, error) {
 	return d, nil
 }
 
+// regionRE is what an AWS region name looks like (us-east-1, us-gov-west-1):
+// a DNS label, which is all the SDK's endpoint rules accept.
+var regionRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// checkRegion fails for a missing region or one that cannot be: the SDK would
+// only say so on the first call, after the templates are rendered.
+func checkRegion(region string) error {
+	switch {
+	case region == "":
+		return errors.New("no AWS region: set AWS_REGION (manifest-cli: --region), or a region in the AWS profile")
+	case !regionRE.MatchString(region):
+		return fmt.Errorf("AWS region %q is not a region name such as us-east-1", region)
+	}
+	return nil
+}
+
+// sdkLogger is a logging.Logger for the AWS SDK that writes to log: the SDK's
+// warnings (such as "failed to discard remaining HTTP response body") become
+// JSON lines like every other, with source "aws-sdk".
+func sdkLogger(log *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		level := slog.LevelWarn
+		if c == logging.Debug {
+			level = slog.LevelDebug
+		}
+		log.Log(context.Background(), level, fmt.Sprintf(format, v...), "source", "aws-sdk")
+	})
+}
+
 // Logger returns a JSON logger at the level AWS_LAMBDA_LOG_LEVEL names
 // (default INFO).
 func Logger() *slog.Logger {
@@ -120,6 +172,20 @@ func Logger() *slog.Logger {
 		level = slog.LevelError
 	}
 	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+}
+
+// boolEnv reads a boolean setting: unset or empty is false, and anything
+// strconv.ParseBool does not take ("maybe", "yes") is an error naming it.
+func boolEnv(name string) (bool, error) {
+	s := os.Getenv(name)
+	if s == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q: expected true or false", name, s)
+	}
+	return b, nil
 }
 
 func intEnv(name string, def, lo, hi int) (int, error) {

@@ -10,9 +10,11 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/suggest"
 )
 
 // Known keys, in the order they are documented. A test keeps README's
@@ -35,14 +37,17 @@ var (
 )
 
 // Decode validates a rendered config tree and returns the typed Config.
-// Every problem is reported, one per field, as an Errors.
-// extraTopKeys lists top-level keys that are not config fields but are
-// allowed (and ignored) in this event shape; unknown keys anywhere else are
-// errors that suggest the nearest valid key.
-func Decode(tree map[string]any, extraTopKeys ...string) (*Config, error) {
-	d := &decoder{}
+// Every problem is reported, one per field, as an Errors; an unknown key is
+// an error that suggests the nearest valid key.
+//
+// raw is the config as written, before its templates were rendered. A string
+// field takes a number or a boolean (as its text) only where raw holds a
+// string, a template such as "{{userId}}" that produced one; a number or
+// boolean written as such in a string field (contentType: true) is an error.
+func Decode(tree, raw map[string]any) (*Config, error) {
+	d := &decoder{raw: raw}
 	cfg := &Config{Destination: Destination{ContentType: DefaultContentType, Overwrite: true}}
-	d.unknown("", tree, TopKeys, extraTopKeys)
+	d.unknown("", tree, TopKeys, nil)
 
 	if q, ok := d.object("query", tree["query"], true); ok {
 		d.query(&cfg.Query, q)
@@ -111,7 +116,25 @@ func (d *decoder) placeholders(q *Query) {
 	}
 }
 
-type decoder struct{ errs Errors }
+type decoder struct {
+	errs Errors
+	raw  map[string]any // the config before rendering
+}
+
+// templated reports whether the config as written holds a string (a
+// template) at field, a dotted path such as "destination.contentType".
+func (d *decoder) templated(field string) bool {
+	var v any = d.raw
+	for part := range strings.SplitSeq(field, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		v = m[part]
+	}
+	_, ok := v.(string)
+	return ok
+}
 
 func (d *decoder) query(q *Query, m map[string]any) {
 	d.unknown("query.", m, QueryKeys, nil)
@@ -134,7 +157,7 @@ func (d *decoder) query(q *Query, m map[string]any) {
 		if len(vals) == 0 {
 			d.errs.add("query.expressionAttributeValues", "empty: the key condition needs at least one value")
 		}
-		for _, k := range sortedKeys(vals) {
+		for _, k := range slices.Sorted(maps.Keys(vals)) {
 			if !valuePlaceholderRE.MatchString(k) {
 				d.errs.add("query.expressionAttributeValues."+k, "placeholder names are ':' then letters, digits or _ (e.g. \":pk\")")
 			}
@@ -146,7 +169,7 @@ func (d *decoder) query(q *Query, m map[string]any) {
 			d.errs.add("query.expressionAttributeNames", "empty: leave the field out instead")
 		}
 		q.ExpressionAttributeNames = make(map[string]string, len(names))
-		for _, k := range sortedKeys(names) {
+		for _, k := range slices.Sorted(maps.Keys(names)) {
 			field := "query.expressionAttributeNames." + k
 			if !namePlaceholderRE.MatchString(k) {
 				d.errs.add(field, "placeholder names are '#' then letters, digits or _ (e.g. \"#status\")")
@@ -186,7 +209,12 @@ func (d *decoder) query(q *Query, m map[string]any) {
 func (d *decoder) destination(dst *Destination, m map[string]any) {
 	d.unknown("destination.", m, DestinationKeys, nil)
 	if s, ok := d.str("destination.bucketName", m["bucketName"], true); ok {
-		if !bucketRE.MatchString(s) && !strings.HasPrefix(s, "arn:") {
+		switch {
+		case strings.HasPrefix(s, "arn:"):
+			if err := checkAccessPointARN(s); err != nil {
+				d.errs.add("destination.bucketName", "%q is not an S3 access point ARN (arn:aws:s3:REGION:ACCOUNT:accesspoint/NAME): %v", s, err)
+			}
+		case !bucketRE.MatchString(s):
 			d.errs.add("destination.bucketName", "%q is not a bucket name (3 to 255 of a-z 0-9 . - _, starting and ending with a letter or digit)", s)
 		}
 		dst.BucketName = s
@@ -231,11 +259,11 @@ func (d *decoder) destination(dst *Destination, m map[string]any) {
 
 // unknown reports keys of m that are neither known nor allowed.
 func (d *decoder) unknown(prefix string, m map[string]any, known, allowed []string) {
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if slices.Contains(known, k) || slices.Contains(allowed, k) {
 			continue
 		}
-		if s := suggest(k, known); s != "" {
+		if s := suggest.Nearest(k, known); s != "" {
 			d.errs.add(prefix+k, "unknown key; did you mean %q?", s)
 		} else {
 			d.errs.add(prefix+k, "unknown key; expected one of %s", strings.Join(known, ", "))
@@ -254,14 +282,15 @@ func (d *decoder) object(field string, v any, required bool) (map[string]any, bo
 		}
 		return nil, false
 	default:
-		d.errs.add(field, "expected an object, got %s", describe(v))
+		d.errs.add(field, "expected an object, got %s", attr.Describe(v))
 		return nil, false
 	}
 }
 
-// str returns v as a string. A number or boolean becomes its text (a whole
-// template such as "{{userId}}" may have produced one); an object or array is
-// an error. Required strings may not be empty.
+// str returns v as a string. A number or boolean that a template produced
+// (a whole template such as "{{userId}}") becomes its text; written as such,
+// it is an error, and so is an object or array. Required strings may not be
+// empty.
 func (d *decoder) str(field string, v any, required bool) (string, bool) {
 	var s string
 	switch v := v.(type) {
@@ -272,12 +301,14 @@ func (d *decoder) str(field string, v any, required bool) (string, bool) {
 		return "", false
 	case string:
 		s = v
-	case json.Number:
-		s = v.String()
-	case bool:
-		s = fmt.Sprint(v)
+	case json.Number, bool:
+		if !d.templated(field) {
+			d.errs.add(field, "expected a string, got %s %s (write it in quotes if you mean the text)", attr.Describe(v), jsonText(v))
+			return "", false
+		}
+		s = jsonText(v)
 	default:
-		d.errs.add(field, "expected a string, got %s", describe(v))
+		d.errs.add(field, "expected a string, got %s", attr.Describe(v))
 		return "", false
 	}
 	if s == "" {
@@ -308,7 +339,7 @@ func (d *decoder) boolean(field string, v any) (bool, bool) {
 		}
 		d.errs.add(field, "expected a boolean, got the string %q", v)
 	default:
-		d.errs.add(field, "expected a boolean, got %s", describe(v))
+		d.errs.add(field, "expected a boolean, got %s", attr.Describe(v))
 	}
 	return false, false
 }
@@ -323,7 +354,7 @@ func (d *decoder) integer(field string, v any, lo, hi int64) (int64, bool) {
 	case string:
 		num = json.Number(strings.TrimSpace(v))
 	default:
-		d.errs.add(field, "expected an integer, got %s", describe(v))
+		d.errs.add(field, "expected an integer, got %s", attr.Describe(v))
 		return 0, false
 	}
 	n, err := num.Int64()
@@ -352,11 +383,36 @@ func (d *decoder) item(field string, m map[string]any) map[string]types.Attribut
 	return item
 }
 
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// jsonText is a number's or boolean's JSON text.
+func jsonText(v any) string {
+	if n, ok := v.(json.Number); ok {
+		return n.String()
 	}
-	slices.Sort(keys)
-	return keys
+	return fmt.Sprint(v)
+}
+
+// accessPointRE is the resource of an access point ARN: accesspoint/NAME, or
+// on Outposts outpost/ID/accesspoint/NAME.
+var accessPointRE = regexp.MustCompile(`^(?:accesspoint[/:][a-zA-Z0-9.-]{1,63}|outpost[/:][a-zA-Z0-9-]{1,63}[/:]accesspoint[/:][a-zA-Z0-9-]{1,63})$`)
+
+// checkAccessPointARN checks an ARN given as a bucket: the S3 API takes an
+// access point's ARN (a multi-Region one has no region) or an Outposts
+// access point's, nothing else. The SDK would only say so when the upload
+// starts, after the whole query has been read.
+func checkAccessPointARN(s string) error {
+	a, err := arn.Parse(s)
+	if err != nil {
+		return err
+	}
+	switch {
+	case a.Service != "s3" && a.Service != "s3-outposts":
+		return fmt.Errorf("service %q, want s3 or s3-outposts", a.Service)
+	case len(a.AccountID) != 12 || strings.Trim(a.AccountID, "0123456789") != "":
+		return fmt.Errorf("account %q, want 12 digits", a.AccountID)
+	case a.Region == "" && a.Service == "s3-outposts":
+		return errors.New("no region")
+	case !accessPointRE.MatchString(a.Resource):
+		return fmt.Errorf("resource %q, want accesspoint/NAME", a.Resource)
+	}
+	return nil
 }

@@ -2,12 +2,15 @@ package config
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/suggest"
 )
 
 func decodeJSON(t *testing.T, s string) map[string]any {
@@ -24,7 +27,7 @@ func decodeJSON(t *testing.T, s string) map[string]any {
 const minimal = `{"query":{"tableName":"Orders","keyConditionExpression":"PK = :pk","expressionAttributeValues":{":pk":"USER#1"}},"destination":{"bucketName":"my-bucket","key":"m.jsonl"}}`
 
 func TestDecodeDefaults(t *testing.T) {
-	cfg, err := Decode(decodeJSON(t, minimal))
+	cfg, err := Decode(decodeJSON(t, minimal), decodeJSON(t, minimal))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +43,7 @@ func TestDecodeDefaults(t *testing.T) {
 }
 
 func TestDecodeFull(t *testing.T) {
-	cfg, err := Decode(decodeJSON(t, `{
+	const full = `{
 	  "query": {"tableName": "arn:aws:dynamodb:eu-west-1:123456789012:table/Orders", "indexName": "byStatus",
 	    "keyConditionExpression": "#s = :s", "expressionAttributeValues": {":s": "open", ":n": 12345678901234567890123456789012345678},
 	    "expressionAttributeNames": {"#s": "status"}, "filterExpression": "x > :n", "projectionExpression": "a, b",
@@ -48,7 +51,8 @@ func TestDecodeFull(t *testing.T) {
 	    "exclusiveStartKey": {"PK": {"S": "a"}, "SK": "b"}},
 	  "destination": {"bucketName": "b-1", "key": "k", "contentType": "text/plain", "overwrite": false,
 	    "serverSideEncryption": "aws:kms", "kmsKeyId": "alias/x", "expectedBucketOwner": "123456789012"},
-	  "output": {"format": "dynamodb"}, "enableItemOffloading": true}`))
+	  "output": {"format": "dynamodb"}, "enableItemOffloading": true}`
+	cfg, err := Decode(decodeJSON(t, full), decodeJSON(t, full))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +111,7 @@ func TestDecodeErrors(t *testing.T) {
 			"query.filterExpression: uses :min, which query.expressionAttributeValues does not define",
 			"query.expressionAttributeValues.:extra: defined but used in no expression",
 			"query.expressionAttributeNames.#unused: defined but used in no expression"}},
-		{name: "descriptor with the wrong JSON type", json: strings.Replace(minimal, `{":pk":"USER#1"}`, `{":pk":{"N":5}}`, 1), want: []string{
+		{name: "descriptor with the wrong JSON type", json: strings.Replace(minimal, `{":pk":"USER#1"}`, `{":pk":{"N":true}}`, 1), want: []string{
 			`query.expressionAttributeValues.:pk.N`}},
 		{name: "format and encryption", json: strings.Replace(minimal, `"key":"m.jsonl"}`, `"key":"m.jsonl","serverSideEncryption":"kms"},"output":{"format":"csv"}`, 1), want: []string{
 			`destination.serverSideEncryption: "kms" is not one of AES256, aws:kms, aws:kms:dsse`,
@@ -115,7 +119,7 @@ func TestDecodeErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Decode(decodeJSON(t, tc.json))
+			_, err := Decode(decodeJSON(t, tc.json), decodeJSON(t, tc.json))
 			errs, ok := err.(Errors)
 			if !ok {
 				t.Fatalf("err = %T %v, want Errors", err, err)
@@ -136,12 +140,92 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
+// TestDecodeStringFields checks that a string field takes a number or a
+// boolean only when a template produced it (issue 13 item 8): written as
+// such, contentType: true or kmsKeyId: 5 is an error naming the field.
+func TestDecodeStringFields(t *testing.T) {
+	tests := []struct {
+		name      string
+		raw       string // the destination as written
+		rendered  string // the destination after rendering; "" for raw
+		want      Destination
+		wantError string
+	}{
+		{name: "template yields a number", raw: `{"bucketName":"b-1","key":"{{userId}}"}`, rendered: `{"bucketName":"b-1","key":123}`,
+			want: Destination{BucketName: "b-1", Key: "123", ContentType: DefaultContentType, Overwrite: true}},
+		{name: "template yields a boolean", raw: `{"bucketName":"b-1","key":"k","contentType":"{{ct}}"}`, rendered: `{"bucketName":"b-1","key":"k","contentType":true}`,
+			want: Destination{BucketName: "b-1", Key: "k", ContentType: "true", Overwrite: true}},
+		{name: "template yields exact digits", raw: `{"bucketName":"b-1","key":"{{n}}"}`, rendered: `{"bucketName":"b-1","key":12345678901234567890.50}`,
+			want: Destination{BucketName: "b-1", Key: "12345678901234567890.50", ContentType: DefaultContentType, Overwrite: true}},
+		{name: "literal boolean", raw: `{"bucketName":"b-1","key":"k","contentType":true}`,
+			wantError: "destination.contentType: expected a string, got a boolean true (write it in quotes if you mean the text)"},
+		{name: "literal number", raw: `{"bucketName":"b-1","key":"k","kmsKeyId":5}`,
+			wantError: "destination.kmsKeyId: expected a string, got a number 5 (write it in quotes if you mean the text)"},
+		{name: "literal number as key", raw: `{"bucketName":"b-1","key":7}`,
+			wantError: "destination.key: expected a string, got a number 7 (write it in quotes if you mean the text)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := `"query":{"tableName":"Orders","keyConditionExpression":"PK = :pk","expressionAttributeValues":{":pk":"x"}}`
+			rendered := tc.rendered
+			if rendered == "" {
+				rendered = tc.raw
+			}
+			cfg, err := Decode(decodeJSON(t, `{`+q+`,"destination":`+rendered+`}`), decodeJSON(t, `{`+q+`,"destination":`+tc.raw+`}`))
+			if tc.wantError != "" {
+				if err == nil || err.Error() != tc.wantError {
+					t.Fatalf("error = %v, want %q", err, tc.wantError)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, cfg.Destination); diff != "" {
+				t.Errorf("destination (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestDecodeBucketARN checks that an ARN given as destination.bucketName is
+// an access point's, found before the query rather than by S3 after it
+// (issue 13 item 4).
+func TestDecodeBucketARN(t *testing.T) {
+	tests := []struct {
+		bucket  string
+		wantErr string // "" : valid
+	}{
+		{"arn:aws:s3:us-east-1:123456789012:accesspoint/my-ap", ""},
+		{"arn:aws-cn:s3:cn-north-1:123456789012:accesspoint/ap1", ""},
+		{"arn:aws:s3::123456789012:accesspoint/mfzwi23gnjvgw.mrap", ""},
+		{"arn:aws:s3-outposts:us-west-2:123456789012:outpost/op-01ac5d28a6a232904/accesspoint/ap", ""},
+		{"arn:garbage", `destination.bucketName: "arn:garbage" is not an S3 access point ARN (arn:aws:s3:REGION:ACCOUNT:accesspoint/NAME): arn: not enough sections`},
+		{"arn:aws:s3:::my-bucket", `destination.bucketName: "arn:aws:s3:::my-bucket" is not an S3 access point ARN (arn:aws:s3:REGION:ACCOUNT:accesspoint/NAME): account "", want 12 digits`},
+		{"arn:aws:dynamodb:us-east-1:123456789012:table/t", `service "dynamodb", want s3 or s3-outposts`},
+		{"arn:aws:s3:us-east-1:123456789012:bucket/b", `resource "bucket/b", want accesspoint/NAME`},
+		{"arn:aws:s3-outposts::123456789012:outpost/op-1/accesspoint/ap", "no region"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.bucket, func(t *testing.T) {
+			tree := decodeJSON(t, strings.Replace(minimal, `"my-bucket"`, strconv.Quote(tc.bucket), 1))
+			_, err := Decode(tree, tree)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Decode: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("Decode error = %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
 func TestSuggest(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"keyConditionExpresion", "keyConditionExpression"}, {"TableName", "tableName"}, {"bucket", "bucketName"}, {"zzzzzzzzzzzz", ""},
 	} {
-		if got := suggest(tc.in, append(QueryKeys, DestinationKeys...)); got != tc.want {
-			t.Errorf("suggest(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := suggest.Nearest(tc.in, append(QueryKeys, DestinationKeys...)); got != tc.want {
+			t.Errorf("suggest.Nearest(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -142,6 +142,13 @@ func renderForConformance(t *testing.T, tmpl string, raw json.RawMessage) (strin
 	r := New(Options{})
 	got, err := r.text(context.Background(), "f", tmpl, data)
 	v, verr := r.Value(context.Background(), "f", tmpl, data)
+	switch v.(type) {
+	case map[string]any, []any:
+		// A whole-value template keeps an object or array, which as text would be an error.
+		if err != nil && verr == nil && strings.Contains(err.Error(), "cannot be part of a larger string") {
+			return got, err
+		}
+	}
 	if (err == nil) != (verr == nil) {
 		t.Fatalf("text error %v, Value error %v", err, verr)
 	}

@@ -55,6 +55,11 @@
 //     the template line; so is an unknown helper, a helper called with the wrong number of
 //     arguments, and a simple helper used as a block. Only default's first argument and the
 //     condition of if/unless may name something missing;
+//   - an object or an array printed inside a larger string (`USER#{{user}}`, `{{this}}` in
+//     #each over objects, `{{base64 obj}}`) is an error naming the path, where handlebars.js
+//     prints "[object Object]" or the elements joined with commas: such text would silently
+//     make a wrong key or query value. `{{json x}}` prints it as JSON; a whole-value `{{x}}`
+//     keeps it an object or array;
 //   - numbers keep their exact digits (json.Number, never float64), literals in templates too:
 //     12345678901234567890 and 1.50 print as written;
 //   - objects are iterated and printed in sorted key order, not insertion order;
@@ -62,10 +67,11 @@
 //     them at the start of a program and prints 14);
 //   - partials, decorators, raw blocks and the log helper are not supported.
 //
-// # Limitation
+// # Limits
 //
-// raymond's lexer runs in a goroutine that its parser abandons on a syntax error, so every
-// template that fails to parse leaves one blocked goroutine (a few KB) behind. Syntax errors
-// are permanent failures of the invocation, so this is bounded by the number of failed
-// invocations a warm Lambda container serves.
+// A template (a string holding `{{`) may be at most 64 KiB long, and render to at
+// most 4 MiB of text. raymond's parser abandons its lexer goroutine on a syntax error, blocked
+// for the life of the process and holding the template; internal/parser is a copy of that
+// parser that drains the lexer first, so a failed parse leaves nothing behind however many a
+// warm process sees.
 package render

@@ -17,6 +17,28 @@ type evaluator struct {
 	r     *Renderer
 	field string
 	root  any
+	steps int // statements, block bodies and JSONPath nodes evaluated; see tick
+}
+
+// checkEvery is how many evaluation steps go between two looks at ctx: often enough that a
+// template stops within microseconds of its deadline, rarely enough to cost nothing.
+const checkEvery = 256
+
+// tick counts one evaluation step and, every checkEvery steps, fails once ctx is done (the
+// invocation's deadline margin, or the CLI's --timeout or Ctrl-C): nested #each over large
+// arrays may take longer than any deadline. The *Error wraps context.Cause(ctx), so callers
+// classify it as they classify the deadline or cancellation itself.
+func (e *evaluator) tick(line int) error {
+	e.steps++
+	if e.steps%checkEvery != 0 || e.ctx.Err() == nil {
+		return nil
+	}
+	return stopped(e.ctx, e.field, line)
+}
+
+// stopped is the error of a rendering that ctx ended.
+func stopped(ctx context.Context, field string, line int) *Error {
+	return &Error{Field: field, Line: line, Msg: "template evaluation stopped", Err: context.Cause(ctx)}
 }
 
 // newEvaluator returns an evaluator of templates for field against root.
@@ -108,6 +130,9 @@ func (e *evaluator) text(prog *ast.Program) (string, error) {
 // program renders the statements of p in scope s into out.
 func (e *evaluator) program(p *ast.Program, s scope, out *output) error {
 	for _, n := range p.Body {
+		if err := e.tick(n.Location().Line); err != nil {
+			return err
+		}
 		var str string
 		switch n := n.(type) {
 		case *ast.ContentStatement:
@@ -119,7 +144,9 @@ func (e *evaluator) program(p *ast.Program, s scope, out *output) error {
 			if err != nil {
 				return err
 			}
-			str = text(v)
+			if str, err = e.inText(v, n.Line, n.Expression); err != nil {
+				return err
+			}
 		case *ast.BlockStatement:
 			v, err := e.block(n, s)
 			if err != nil {
@@ -136,12 +163,74 @@ func (e *evaluator) program(p *ast.Program, s scope, out *output) error {
 	return nil
 }
 
+// inText returns v as the text it adds to a larger string. An object or an array is an error:
+// handlebars.js would print "[object Object]" or join the elements with commas, which silently
+// makes a wrong key or query value. x is the mustache's expression, named in the error.
+func (e *evaluator) inText(v any, line int, x *ast.Expression) (string, error) {
+	var kind string
+	switch v.(type) {
+	case map[string]any:
+		kind = "an object"
+	case []any:
+		kind = "an array"
+	default:
+		return text(v), nil
+	}
+	src := source(x)
+	what := strconv.Quote(src)
+	if p, ok := x.Path.(*ast.PathExpression); ok && len(x.Params) == 0 && x.Hash == nil {
+		what = "path " + strconv.Quote(p.Original)
+	}
+	return "", e.fail(line, src, fmt.Sprintf("%s is %s, which cannot be part of a larger string: write {{json %s}} for its JSON text, or make the whole string {{%s}} to keep the value itself",
+		what, kind, parenthesize(x, src), src))
+}
+
+// parenthesize returns src as an argument of a helper: a helper call goes in parentheses.
+func parenthesize(x *ast.Expression, src string) string {
+	if len(x.Params) > 0 || x.Hash != nil {
+		return "(" + src + ")"
+	}
+	return src
+}
+
+// source writes an expression back as template text, for error messages: `items.[1].name`,
+// `slice arr 1`, `eq (default x "y") 2`.
+func source(n ast.Node) string {
+	switch n := n.(type) {
+	case *ast.PathExpression:
+		return n.Original
+	case *ast.StringLiteral:
+		return strconv.Quote(n.Value)
+	case *ast.NumberLiteral:
+		return n.Original
+	case *ast.BooleanLiteral:
+		return strconv.FormatBool(n.Value)
+	case *ast.SubExpression:
+		return "(" + source(n.Expression) + ")"
+	case *ast.Expression:
+		parts := []string{source(n.Path)}
+		for _, p := range n.Params {
+			parts = append(parts, source(p))
+		}
+		if n.Hash != nil {
+			for _, pair := range n.Hash.Pairs {
+				parts = append(parts, pair.Key+"="+source(pair.Val))
+			}
+		}
+		return strings.Join(parts, " ")
+	}
+	return fmt.Sprintf("%T", n)
+}
+
 // invoke renders program p (a block's body or its else) with context ctx, as handlebars.js's
 // wrapProgram does: a new depth only if ctx differs from the current one, the given data frame
 // (or the enclosing one) and the block params the program declares. A nil p renders nothing.
 func (e *evaluator) invoke(p *ast.Program, parent scope, ctx any, data *dataFrame, params []any) (string, error) {
 	if p == nil {
 		return "", nil
+	}
+	if err := e.tick(p.Line); err != nil {
+		return "", err
 	}
 	s := scope{this: ctx, depths: parent.depths, data: parent.data, params: parent.params}
 	if data != nil {
@@ -255,7 +344,7 @@ func (e *evaluator) headValue(x *ast.Expression, s scope) (any, error) {
 // blockHelperMissing does: true renders the body with the same context; false, null and empty
 // arrays render the else part; arrays iterate like #each; anything else becomes the context.
 func (e *evaluator) section(b *ast.BlockStatement, s scope, v any) (string, error) {
-	v, err := e.data(v, b.Line, b.Expression.Canonical())
+	v, err := e.data(v, b.Line, source(b.Expression))
 	if err != nil {
 		return "", err
 	}
@@ -296,7 +385,7 @@ func (e *evaluator) param(n ast.Node, s scope, allowMissing bool) (any, error) {
 		}
 		return e.lookup(n, s, allowMissing)
 	}
-	return nil, e.fail(n.Location().Line, "", "unsupported expression "+n.String())
+	return nil, e.fail(n.Location().Line, "", "unsupported expression "+source(n))
 }
 
 // numberLiteralSyntax is handlebars.js's NUMBER token.
@@ -420,7 +509,7 @@ func (e *evaluator) data(v any, line int, what string) (any, error) {
 	}
 	target, isPointer, perr := e.r.through(e.ctx, m)
 	if perr != nil {
-		return nil, &Error{Field: e.field, Line: line, Path: what, Msg: strconv.Quote(what) + ": " + perr.what(), Err: perr.err}
+		return nil, &Error{Field: e.field, Line: line, Path: what, Msg: "path " + strconv.Quote(what) + ": " + perr.what(), Err: perr.err}
 	}
 	if !isPointer {
 		return v, nil
@@ -473,6 +562,16 @@ func ownProperty(v any, key string) (any, bool) {
 		}
 	}
 	return nil, false
+}
+
+// allDigits reports whether s holds only ASCII digits (true for "").
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // arrayIndex parses a canonical array index ("0", "12"; not "01", "-1" or "+1").

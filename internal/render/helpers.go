@@ -4,10 +4,15 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/aymerick/raymond/ast"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/suggest"
 )
 
 // helperSpec describes one helper: how many arguments it takes, whether its first argument may
@@ -23,6 +28,7 @@ type helperSpec struct {
 type helperCall struct {
 	name  string
 	args  []any
+	src   []string // each argument as written, for error messages
 	hash  map[string]any
 	blk   *ast.BlockStatement // the block, for block helpers
 	scope scope
@@ -94,11 +100,12 @@ func (e *evaluator) callHelper(h helperSpec, name string, x *ast.Expression, s s
 			return nil, err
 		}
 		if i == 0 && (name == "each" || name == "slice") { // iterating the wrapper would be nonsense
-			if v, err = e.data(v, x.Line, p.String()); err != nil {
+			if v, err = e.data(v, x.Line, source(p)); err != nil {
 				return nil, err
 			}
 		}
 		c.args = append(c.args, v)
+		c.src = append(c.src, source(p))
 	}
 	if x.Hash != nil {
 		c.hash = map[string]any{}
@@ -129,37 +136,16 @@ func arity(h helperSpec) string {
 
 // nearestHelper returns the helper name closest to name (edit distance at most 2), or "".
 func nearestHelper(name string) string {
+	if len(name) > 64 {
+		return ""
+	}
 	best, bestDist := "", 3
 	for _, h := range helperNames() {
-		if d := editDistance(strings.ToLower(name), h); d < bestDist {
+		if d := suggest.Distance(strings.ToLower(name), h); d < bestDist {
 			best, bestDist = h, d
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	if len(a) > 64 {
-		return len(a)
-	}
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 // helperIf renders the block if its condition is truthy (zero too with includeZero=true) and
@@ -227,7 +213,7 @@ func (e *evaluator) eachEntry(b *ast.BlockStatement, s scope, m map[string]any) 
 		return e.invoke(b.Inverse, s, s.this, nil, nil)
 	}
 	out := e.newOutput()
-	for i, k := range sortedKeys(m) {
+	for i, k := range slices.Sorted(maps.Keys(m)) {
 		frame := iterationFrame(s.data, k, json.Number(strconv.Itoa(i)), i, len(m))
 		str, err := e.invoke(b.Program, s, m[k], frame, []any{m[k], k})
 		if err != nil {
@@ -308,8 +294,17 @@ func helperDefault(_ *evaluator, c *helperCall) (any, error) {
 	return c.args[0], nil
 }
 
-// helperBase64 is the standard base64 of the argument's text (UTF-8); empty for null.
-func helperBase64(_ *evaluator, c *helperCall) (any, error) {
+// helperBase64 is the standard base64 of the argument's text (UTF-8); empty for null; an error
+// for an object or an array, whose text would be "[object Object]" or joined elements.
+func helperBase64(e *evaluator, c *helperCall) (any, error) {
+	switch v := c.args[0].(type) {
+	case map[string]any, []any:
+		arg := c.src[0]
+		if strings.Contains(arg, " ") && !strings.HasPrefix(arg, "(") {
+			arg = "(" + arg + ")"
+		}
+		return nil, e.fail(c.line, c.src[0], fmt.Sprintf("helper \"base64\" needs text, got %s (write {{base64 (json %s)}} to encode its JSON)", typeName(v), arg))
+	}
 	if isNull(c.args[0]) {
 		return "", nil
 	}
@@ -350,25 +345,26 @@ func relativeIndex(v any, n, def int) int {
 // toInteger is JavaScript's ToIntegerOrInfinity, saturated to ±2^53: NaN and non-numbers are 0.
 func toInteger(v any) int {
 	d, ok := looseNumber(v)
-	if !ok || d.isZero() {
+	if !ok || d.IsZero() {
 		return 0
 	}
 	const limit = 1 << 53
-	if d.exp > 16 {
-		return limit * d.sign()
+	if d.Exp > 16 {
+		return limit * d.Sign()
 	}
-	if d.exp <= 0 {
+	if d.Exp <= 0 {
 		return 0
 	}
-	digits := d.digits
-	if len(digits) < d.exp {
-		digits += strings.Repeat("0", d.exp-len(digits))
+	intDigits := int(d.Exp) // 0.Digits × 10^Exp has Exp digits before the point
+	digits := d.Digits
+	if len(digits) < intDigits {
+		digits += strings.Repeat("0", intDigits-len(digits))
 	}
-	i, err := strconv.Atoi(digits[:d.exp])
+	i, err := strconv.Atoi(digits[:intDigits])
 	if err != nil || i > limit {
 		i = limit
 	}
-	return i * d.sign()
+	return i * d.Sign()
 }
 
 // order compares two numbers exactly or two strings by code point; ok is false for anything
@@ -387,24 +383,10 @@ func order(a, b any) int {
 	return 0
 }
 
-// typeName names v's JSON type for error messages.
+// typeName names v's JSON type for error messages; missing is "nothing".
 func typeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case missing:
+	if _, ok := v.(missing); ok {
 		return "nothing"
-	case bool:
-		return "a boolean"
-	case string:
-		return "a string"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "an object"
 	}
-	if _, ok := number(v); ok {
-		return "a number"
-	}
-	return fmt.Sprintf("%T", v)
+	return attr.Describe(v)
 }

@@ -2,6 +2,8 @@ package render
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -147,9 +149,15 @@ func (e *evaluator) jsonPath(path string, root any, line int) ([]any, error) {
 	for _, st := range steps {
 		var next []any
 		for _, n := range nodes {
+			if err := e.tick(line); err != nil {
+				return nil, err
+			}
 			var perr *pointerError
 			if st.recursive {
 				for _, d := range descendants(n, nil) {
+					if err := e.tick(line); err != nil {
+						return nil, err
+					}
 					next, _ = e.jsonPathApply(st, d, next)
 				}
 			} else {
@@ -221,7 +229,7 @@ func children(v any) []any {
 		return t
 	case map[string]any:
 		out := make([]any, 0, len(t))
-		for _, k := range sortedKeys(t) {
+		for _, k := range slices.Sorted(maps.Keys(t)) {
 			out = append(out, t[k])
 		}
 		return out

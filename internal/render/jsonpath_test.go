@@ -83,7 +83,8 @@ func TestCompareNumbers(t *testing.T) {
 		{"0.123", "0.12", 1},
 		{"100", "99.999", 1},
 		{"1e-7", "0.0000001", 0},
-		{"1e999999999999", "1e999999999998", 0}, // beyond maxExponent both saturate
+		{"1e999999999999", "1e999999999998", 1},   // exact below attr.ParseDecimal's clamp (2^40)
+		{"1e9999999999999", "1e9999999999998", 0}, // beyond it both saturate
 		{"-5", "0", -1},
 		{"0", "0.0001", -1},
 	}

@@ -2,6 +2,7 @@ package render
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -13,13 +14,21 @@ const pointerKey = "_s3_output_pointer"
 // is itself a pointer), so that a cycle of pointers fails instead of looping.
 const maxPointerHops = 8
 
-// pointerRef names one offloaded object.
+// pointerRef names one offloaded object, and the version of it when the pointer pins one.
 type pointerRef struct {
 	bucket, key string
+	version     string // versionId; "" for the newest version
+	badVersion  bool   // versionId is there but not a string
 }
 
-// String returns the object's s3:// address.
-func (p pointerRef) String() string { return "s3://" + p.bucket + "/" + p.key }
+// String returns the object's s3:// address, with ?versionId= when it pins a version.
+func (p pointerRef) String() string {
+	s := "s3://" + p.bucket + "/" + p.key
+	if p.version != "" {
+		s += "?versionId=" + p.version
+	}
+	return s
+}
 
 // pointerResult is a cached pointer read, successful or not.
 type pointerResult struct {
@@ -28,7 +37,8 @@ type pointerResult struct {
 }
 
 // pointerOf returns the object m points to, if m holds an `_s3_output_pointer` with a string
-// bucket and key.
+// bucket and key, and the version its versionId pins (the orchestrator's and this function's
+// own pointers carry one when the bucket is versioned).
 func pointerOf(m map[string]any) (pointerRef, bool) {
 	p, ok := m[pointerKey].(map[string]any)
 	if !ok {
@@ -36,7 +46,12 @@ func pointerOf(m map[string]any) (pointerRef, bool) {
 	}
 	bucket, bok := p["bucket"].(string)
 	key, kok := p["key"].(string)
-	return pointerRef{bucket: bucket, key: key}, bok && kok
+	ref := pointerRef{bucket: bucket, key: key}
+	if v, ok := p["versionId"]; ok && v != nil {
+		ref.version, ok = v.(string)
+		ref.badVersion = !ok
+	}
+	return ref, bok && kok
 }
 
 // pointerError is a failed pointer read: which pointer, and why. The evaluator turns it into an
@@ -61,9 +76,12 @@ func (r *Renderer) load(ctx context.Context, ref pointerRef) (any, *pointerError
 	if r.pointers == nil {
 		return nil, &pointerError{ref: ref, unavailable: true}
 	}
+	if ref.badVersion {
+		return nil, &pointerError{ref: ref, err: errors.New("its versionId is not a string")}
+	}
 	res, ok := r.cache[ref]
 	if !ok {
-		res.v, res.err = r.pointers.ReadJSON(ctx, ref.bucket, ref.key)
+		res.v, res.err = r.pointers.ReadJSON(ctx, ref.bucket, ref.key, ref.version)
 		r.cache[ref] = res
 	}
 	if res.err != nil {

@@ -22,11 +22,14 @@ type fakePointers struct {
 
 type ctxKey struct{}
 
-func (f *fakePointers) ReadJSON(ctx context.Context, bucket, key string) (any, error) {
+func (f *fakePointers) ReadJSON(ctx context.Context, bucket, key, versionID string) (any, error) {
 	if ctx.Value(ctxKey{}) == nil {
 		f.t.Errorf("ReadJSON(%s/%s) did not get the caller's ctx", bucket, key)
 	}
 	name := bucket + "/" + key
+	if versionID != "" {
+		name += "?versionId=" + versionID
+	}
 	f.reads = append(f.reads, name)
 	if err := f.errs[name]; err != nil {
 		return nil, err
@@ -45,6 +48,9 @@ const pointerData = `{
 		"chain": {"_s3_output_pointer": {"bucket": "b", "key": "k2"}},
 		"loop":  {"_s3_output_pointer": {"bucket": "b", "key": "loop"}},
 		"gone":  {"_s3_output_pointer": {"bucket": "b", "key": "gone"}},
+		"pinned": {"_s3_output_pointer": {"bucket": "b", "key": "k1", "versionId": "v1"}},
+		"badVersion": {"_s3_output_pointer": {"bucket": "b", "key": "k1", "versionId": 1}},
+		"nullVersion": {"_s3_output_pointer": {"bucket": "b", "key": "k1", "versionId": null}},
 		"list":  {"_s3_output_pointer": {"bucket": "b", "key": "list"}},
 		"prev":  {"manifest": {"_s3_output_pointer": {"bucket": "b", "key": "manifest.jsonl"}}, "itemCount": 2}
 	}
@@ -53,10 +59,11 @@ const pointerData = `{
 // newFakePointers returns the objects pointerData points to.
 func newFakePointers(t *testing.T) *fakePointers {
 	return &fakePointers{t: t, objects: map[string]string{
-		"b/k1":   `{"name": "offloaded", "items": [{"id": 1}, {"id": 2}], "n": 12345678901234567890}`,
-		"b/k2":   `{"_s3_output_pointer": {"bucket": "b", "key": "k1"}}`,
-		"b/loop": `{"_s3_output_pointer": {"bucket": "b", "key": "loop"}}`,
-		"b/list": `[10, 20, 30]`,
+		"b/k1":              `{"name": "offloaded", "items": [{"id": 1}, {"id": 2}], "n": 12345678901234567890}`,
+		"b/k1?versionId=v1": `{"name": "the pinned version"}`,
+		"b/k2":              `{"_s3_output_pointer": {"bucket": "b", "key": "k1"}}`,
+		"b/loop":            `{"_s3_output_pointer": {"bucket": "b", "key": "loop"}}`,
+		"b/list":            `[10, 20, 30]`,
 	}}
 }
 
@@ -84,6 +91,10 @@ func TestPointers(t *testing.T) {
 		{"section over a pointer", "{{#steps_output.list}}{{this}}.{{/steps_output.list}}", "10.20.30.", []string{"b/list"}},
 		{"pointer key itself is not read", "{{steps_output.big._s3_output_pointer.key}}", "k1", nil},
 		{"if through pointer with missing key", "{{#if steps_output.big.nope}}y{{else}}n{{/if}}", "n", []string{"b/k1"}},
+		{"versionId reads that version", "{{steps_output.pinned.name}}", "the pinned version", []string{"b/k1?versionId=v1"}},
+		{"jsonpath reads the pinned version", "$.steps_output.pinned.name", "the pinned version", []string{"b/k1?versionId=v1"}},
+		{"versions are read apart", "{{steps_output.pinned.name}}/{{steps_output.big.name}}", "the pinned version/offloaded", []string{"b/k1?versionId=v1", "b/k1"}},
+		{"null versionId reads the newest", "{{steps_output.nullVersion.name}}", "offloaded", []string{"b/k1"}},
 		{"read once per renderer", "{{steps_output.big.name}}{{steps_output.big.items.length}}{{steps_output.chain.name}}", "offloaded2offloaded", []string{"b/k1", "b/k2"}},
 	}
 	for _, tc := range tests {
@@ -127,6 +138,17 @@ func TestPointerErrors(t *testing.T) {
 		{"pointer loop", "{{steps_output.loop.x}}", false,
 			&Error{Field: "f", Line: 1, Path: "steps_output.loop.x", Msg: `path "steps_output.loop.x": reading _s3_output_pointer s3://b/loop`},
 			`f: template line 1: path "steps_output.loop.x": reading _s3_output_pointer s3://b/loop: more than 8 pointers in a row`, ""},
+		{"each over a missing pointer names the path", "{{#each steps_output.gone}}x{{/each}}", false,
+			&Error{Field: "f", Line: 1, Path: "steps_output.gone", Msg: `path "steps_output.gone": reading _s3_output_pointer s3://b/gone`}, "", "NoSuchKey"},
+		{"section over a missing pointer names the path", "{{#steps_output.gone}}x{{/steps_output.gone}}", false,
+			&Error{Field: "f", Line: 1, Path: "steps_output.gone", Msg: `path "steps_output.gone": reading _s3_output_pointer s3://b/gone`}, "", "NoSuchKey"},
+		{"slice of a missing pointer names the path", "{{json (slice steps_output.gone 1)}}", false,
+			&Error{Field: "f", Line: 1, Path: "steps_output.gone", Msg: `path "steps_output.gone": reading _s3_output_pointer s3://b/gone`}, "", "NoSuchKey"},
+		{"versionId not a string", "{{steps_output.badVersion.name}}", false,
+			&Error{Field: "f", Line: 1, Path: "steps_output.badVersion.name", Msg: `path "steps_output.badVersion.name": reading _s3_output_pointer s3://b/k1`},
+			`f: template line 1: path "steps_output.badVersion.name": reading _s3_output_pointer s3://b/k1: its versionId is not a string`, ""},
+		{"missing version names it", "{{steps_output.pinned.name}}", false,
+			&Error{Field: "f", Line: 1, Path: "steps_output.pinned.name", Msg: `path "steps_output.pinned.name": reading _s3_output_pointer s3://b/k1?versionId=v1`}, "", "NoSuchVersion"},
 		{"no reader", "{{steps_output.big.name}}", true,
 			&Error{Field: "f", Line: 1, Path: "steps_output.big.name", Msg: `path "steps_output.big.name": goes through _s3_output_pointer s3://b/k1, but pointer reads are unavailable`}, "", ""},
 	}
@@ -135,8 +157,11 @@ func TestPointerErrors(t *testing.T) {
 			ctx := context.WithValue(context.Background(), ctxKey{}, true)
 			fake := newFakePointers(t)
 			fake.errs = map[string]error{}
-			if tc.wantCode == "SlowDown" {
+			switch tc.wantCode {
+			case "SlowDown":
 				fake.errs["b/k1"] = throttled
+			case "NoSuchVersion":
+				fake.errs["b/k1?versionId=v1"] = &smithy.GenericAPIError{Code: "NoSuchVersion", Message: "The specified version does not exist."}
 			}
 			opts := Options{Pointers: fake}
 			if tc.nilRead {

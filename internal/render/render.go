@@ -3,16 +3,18 @@ package render
 import (
 	"context"
 	"errors"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
 
 // PointerReader reads one S3 object holding JSON, decoded with UseNumber and size-capped by the
-// implementation. Errors it returns are passed through (wrapped in an *Error), so callers can
-// classify them with errors.As (for example as a smithy.APIError).
+// implementation: the version versionID, or the newest when versionID is "". Errors it returns
+// are passed through (wrapped in an *Error), so callers can classify them with errors.As (for
+// example as a smithy.APIError).
 type PointerReader interface {
-	ReadJSON(ctx context.Context, bucket, key string) (any, error)
+	ReadJSON(ctx context.Context, bucket, key, versionID string) (any, error)
 }
 
 // Options configures a Renderer. The zero value works: pointer reads are then unavailable.
@@ -40,6 +42,9 @@ func New(opts Options) *Renderer {
 // rendered) against data and returns the rendered tree; cfg is not modified. Every failing
 // field is reported, as Errors in field order; field paths are relative to cfg: dotted map keys
 // and [i] for array indexes, e.g. `destination.key` or `a.b[2]`. On failure the tree is nil.
+//
+// Rendering stops when ctx is done (its deadline, or a cancellation): the field being rendered
+// then fails with an *Error that wraps context.Cause(ctx), and the fields after it are skipped.
 func (r *Renderer) Config(ctx context.Context, cfg map[string]any, data map[string]any) (map[string]any, error) {
 	var errs Errors
 	out := r.renderMap(ctx, "", cfg, data, &errs)
@@ -52,7 +57,7 @@ func (r *Renderer) Config(ctx context.Context, cfg map[string]any, data map[stri
 // renderMap renders every value of m; field is m's own path.
 func (r *Renderer) renderMap(ctx context.Context, field string, m map[string]any, data any, errs *Errors) map[string]any {
 	out := make(map[string]any, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		sub := k
 		if field != "" {
 			sub = field + "." + k
@@ -66,6 +71,12 @@ func (r *Renderer) renderMap(ctx context.Context, field string, m map[string]any
 func (r *Renderer) renderAny(ctx context.Context, field string, v any, data any, errs *Errors) any {
 	switch v := v.(type) {
 	case string:
+		if ctx.Err() != nil {
+			if len(*errs) == 0 || !errors.Is((*errs)[len(*errs)-1], context.Cause(ctx)) {
+				*errs = append(*errs, stopped(ctx, field, 0))
+			}
+			return nil
+		}
 		out, err := r.Value(ctx, field, v, data)
 		if err != nil {
 			*errs = append(*errs, asError(field, err))
@@ -86,7 +97,7 @@ func (r *Renderer) renderAny(ctx context.Context, field string, v any, data any,
 
 // Value renders one template string against data; field is used only in error messages. The
 // result is a string unless tmpl is a whole-value template or a JSONPath (see the package
-// documentation). A failure is an *Error.
+// documentation). A failure is an *Error; one that ctx stopped wraps context.Cause(ctx).
 func (r *Renderer) Value(ctx context.Context, field, tmpl string, data any) (any, error) {
 	if !strings.Contains(tmpl, "{{") {
 		if !isJSONPath(tmpl) {
@@ -152,14 +163,4 @@ func unwrapMatches(matches []any) any {
 		return matches[0]
 	}
 	return matches
-}
-
-// sortedKeys returns m's keys in sorted order.
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -7,7 +7,8 @@ import (
 	"strings"
 
 	"github.com/aymerick/raymond/ast"
-	"github.com/aymerick/raymond/parser"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/render/internal/parser"
 )
 
 // maxOutputBytes caps the text one template may render to: config values are small, and a
@@ -20,9 +21,18 @@ var parseErrorLine = regexp.MustCompile(`^Parse error on line (\d+):\s*`)
 // lexerError finds the message in raymond's lexer errors (`Lexer error Token: Error{"..."}`).
 var lexerError = regexp.MustCompile(`^Lexer error Token: Error\{"(.*)"\}$`)
 
-// parse parses tmpl with raymond's parser. A syntax error, or a panic inside the parser, is an
-// *Error without a field.
+// maxTemplateBytes caps the size of one template (a string holding `{{`): config values are
+// keys, expressions and attribute values, far smaller; parsing is linear in the template, and
+// its AST a multiple of it. A string without `{{` is not a template and has no such limit.
+const maxTemplateBytes = 64 << 10
+
+// parse parses tmpl with raymond's parser (a copy whose lexer goroutine always ends). A syntax
+// error, a panic inside the parser or a template over maxTemplateBytes is an *Error without a
+// field.
 func parse(tmpl string) (prog *ast.Program, err *Error) {
+	if len(tmpl) > maxTemplateBytes {
+		return nil, &Error{Msg: fmt.Sprintf("template of %d bytes: at most %d bytes may hold {{...}} (a longer literal string has no {{ and no limit)", len(tmpl), maxTemplateBytes)}
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			prog, err = nil, &Error{Msg: fmt.Sprintf("syntax error: %v", p)}

@@ -2,11 +2,15 @@ package render
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
 )
 
 // missing is the value of something that is not there: JavaScript's undefined. A path lookup
@@ -25,7 +29,8 @@ func isNull(v any) bool {
 
 // text returns v as handlebars.js prints it (JavaScript's String(v)), except that numbers keep
 // their exact digits: null and missing print as "", arrays as their elements joined with ",",
-// objects as "[object Object]".
+// objects as "[object Object]". Templates never print an array or object this way
+// (evaluator.inText refuses them); text of an array still serves lookup's key argument.
 func text(v any) string {
 	var b strings.Builder
 	writeText(&b, v)
@@ -89,10 +94,17 @@ func truthy(v any) bool {
 		return v != ""
 	}
 	if n, ok := number(v); ok {
-		d, ok := parseDecimal(string(n))
-		return !ok || !d.isZero()
+		d, err := attr.ParseDecimal(string(n))
+		return err != nil || !d.IsZero()
 	}
 	return true
+}
+
+// compareNumbers compares two numbers exactly; a malformed number compares as zero.
+func compareNumbers(a, b json.Number) int {
+	da, _ := attr.ParseDecimal(string(a))
+	db, _ := attr.ParseDecimal(string(b))
+	return da.Cmp(db)
 }
 
 // isEmpty is handlebars.js's Utils.isEmpty: falsy but not the number zero, or an empty array.
@@ -161,28 +173,31 @@ func sameContext(a, b any) bool {
 	}
 	an, aok := looseNumber(a)
 	bn, bok := looseNumber(b)
-	return aok && bok && an.compare(bn) == 0
+	return aok && bok && an.Cmp(bn) == 0
 }
 
 // looseNumber converts a scalar to a number the way JavaScript's == does.
-func looseNumber(v any) (decimal, bool) {
+func looseNumber(v any) (attr.Decimal, bool) {
+	var s string
 	switch v := v.(type) {
 	case bool:
+		s = "0"
 		if v {
-			return parseDecimal("1")
+			s = "1"
 		}
-		return parseDecimal("0")
 	case string:
-		s := strings.TrimSpace(v)
-		if s == "" {
+		if s = strings.TrimSpace(v); s == "" {
 			s = "0"
 		}
-		return parseDecimal(s)
+	default:
+		n, ok := number(v)
+		if !ok {
+			return attr.Decimal{}, false
+		}
+		s = string(n)
 	}
-	if n, ok := number(v); ok {
-		return parseDecimal(string(n))
-	}
-	return decimal{}, false
+	d, err := attr.ParseDecimal(s)
+	return d, err == nil
 }
 
 // jsLength is JavaScript's s.length: the number of UTF-16 code units.
@@ -235,7 +250,7 @@ func writeJSON(b *strings.Builder, v any) {
 		b.WriteByte(']')
 	case map[string]any:
 		b.WriteByte('{')
-		for i, k := range sortedKeys(v) {
+		for i, k := range slices.Sorted(maps.Keys(v)) {
 			if i > 0 {
 				b.WriteByte(',')
 			}

@@ -9,12 +9,19 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/google/go-cmp/cmp"
@@ -44,12 +51,22 @@ func TestClassify(t *testing.T) {
 		permanent = "*step.PermanentStepError"
 		transient = "*step.TransientStepError"
 	)
+	sdk := sdkSetupErrors(t)
 	tests := []struct {
 		name string
 		err  error
 		want string
 	}{
-		// Permanent: retrying cannot help.
+		// Permanent: retrying cannot help. The SDK's own refusals before
+		// sending anything (issue 13 item 4) are errors of no known type.
+		{"SDK: no region", sdk["no region"], permanent},
+		{"SDK: region not a name", sdk["bad region"], permanent},
+		{"SDK: no credentials", sdk["no credentials"], permanent},
+		{"SDK: bucket arn:garbage", sdk["arn:garbage"], permanent},
+		{"SDK: parameter validation", &smithy.OperationError{ServiceID: "S3", OperationName: "PutObject",
+			Err: fmt.Errorf("failed to validate input: %w", errors.New("missing required field, PutObjectInput.Key"))}, permanent},
+		{"ExpiredToken", apiError("DynamoDB", "Query", 400, "ExpiredTokenException", smithy.FaultClient), permanent},
+		{"NoSuchVersion", apiError("S3", "GetObject", 404, "NoSuchVersion", smithy.FaultClient), permanent},
 		{"ValidationException", apiError("DynamoDB", "Query", 400, "ValidationException", smithy.FaultClient), permanent},
 		{"ResourceNotFoundException", apiError("DynamoDB", "Query", 400, "ResourceNotFoundException", smithy.FaultClient), permanent},
 		{"AccessDeniedException", apiError("DynamoDB", "Query", 400, "AccessDeniedException", smithy.FaultClient), permanent},
@@ -92,6 +109,13 @@ func TestClassify(t *testing.T) {
 		{"connection refused", &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "Query", Err: &smithyhttp.RequestSendError{
 			Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}}, transient},
 		{"connection reset", &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, transient},
+		{"request not sent", &smithy.OperationError{ServiceID: "S3", OperationName: "UploadPart", Err: &smithyhttp.RequestSendError{
+			Err: errors.New("http2: server sent GOAWAY and closed the connection")}}, transient},
+		{"reply that cannot be read", &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "Query",
+			Err: &smithy.DeserializationError{Err: errors.New("invalid character '<' looking for beginning of value")}}, transient},
+		{"panic in a goroutine of the export", &export.Error{Stage: "upload", Err: errors.New("upload panicked: boom")}, transient},
+		{"broken pipe", fmt.Errorf("upload part 3: %w", os.NewSyscallError("write", syscall.EPIPE)), transient},
+		{"use of closed connection", fmt.Errorf("read body: %w", net.ErrClosed), transient},
 		{"DNS timeout", &net.DNSError{Err: "i/o timeout", Name: "dynamodb.us-east-1.amazonaws.com", IsTimeout: true}, transient},
 		{"unexpected EOF", &smithy.OperationError{ServiceID: "S3", OperationName: "UploadPart", Err: io.ErrUnexpectedEOF}, transient},
 		{"deadline exceeded", context.DeadlineExceeded, transient},
@@ -118,4 +142,61 @@ func TestClassify(t *testing.T) {
 	if got := step.Classify(nil); got != nil {
 		t.Errorf("Classify(nil) = %v, want nil", got)
 	}
+}
+
+// TestTemplateStopsAtTheDeadline checks that a template whose evaluation
+// outlasts the invocation stops at the deadline margin and is reported as a
+// TransientStepError that says so, never Lambda's own "Task timed out"
+// (issue 13 item 2).
+func TestTemplateStopsAtTheDeadline(t *testing.T) {
+	// Three nested #each over 150 items: 3.4 million block bodies, seconds.
+	payload := `{"customConfig": {"query": {"tableName": "tbl", "keyConditionExpression": "pk = :p", "expressionAttributeValues": {":p": "x"}}, ` +
+		`"destination": {"bucketName": "bkt", "key": "k{{#each items}}{{#each @root.items}}{{#each @root.items}}{{/each}}{{/each}}{{/each}}"}}, ` +
+		`"context": {"items": [` + strings.Repeat(`{"i": 1}, `, 149) + `{"i": 1}]}}`
+	h := step.New(step.Deps{DynamoDB: &fakeDynamoDB{}, Export: export.Options{DeadlineMargin: time.Second}})
+	ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond) // rendering has 200ms
+	defer cancel()
+	_, err := h.Invoke(ctx, []byte(payload))
+	var ie messages.InvokeResponse_Error
+	if !errors.As(err, &ie) {
+		t.Fatalf("Invoke error = %v (%T), want messages.InvokeResponse_Error", err, err)
+	}
+	if ie.Type != "TransientStepError" {
+		t.Errorf("errorType = %s, want TransientStepError; message: %s", ie.Type, ie.Message)
+	}
+	for _, want := range []string{"template: destination.key: ", "template evaluation stopped", export.ErrDeadline.Error()} {
+		if !strings.Contains(ie.Message, want) {
+			t.Errorf("message %q does not contain %q", ie.Message, want)
+		}
+	}
+}
+
+// sdkSetupErrors returns the errors the SDK itself returns, before sending
+// any request, for a missing or malformed region, failing credentials and a
+// bucket that is not one: real errors, made by calling real clients.
+func sdkSetupErrors(t *testing.T) map[string]error {
+	t.Helper()
+	ctx := context.Background()
+	static := credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")
+	none := aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return aws.Credentials{}, errors.New("no EC2 IMDS role found")
+	}))
+	query := func(cfg aws.Config) error {
+		_, err := dynamodb.NewFromConfig(cfg).Query(ctx, &dynamodb.QueryInput{TableName: aws.String("t")})
+		return err
+	}
+	_, garbage := s3.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: static}).
+		PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("arn:garbage"), Key: aws.String("k")})
+	errs := map[string]error{
+		"no region":      query(aws.Config{Credentials: static}),
+		"bad region":     query(aws.Config{Region: "us east", Credentials: static}),
+		"no credentials": query(aws.Config{Region: "us-east-1", Credentials: none}),
+		"arn:garbage":    garbage,
+	}
+	for name, err := range errs {
+		if err == nil {
+			t.Fatalf("%s: the SDK call succeeded", name)
+		}
+	}
+	return errs
 }

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -72,6 +73,9 @@ var (
 		"SignatureDoesNotMatch": true, "UnrecognizedClientException": true, "InvalidRequest": true,
 		"InvalidArgument": true, "KMS.DisabledException": true, "KMS.NotFoundException": true,
 		"KMS.AccessDeniedException": true, "KMS.InvalidStateException": true,
+		"ExpiredToken": true, "ExpiredTokenException": true, "InvalidClientTokenId": true,
+		"MissingAuthenticationToken": true, "IncompleteSignature": true, "InvalidSignatureException": true,
+		"NoSuchVersion": true, "MethodNotAllowed": true,
 	}
 	transientCodes = map[string]bool{
 		"ProvisionedThroughputExceededException": true, "ThrottlingException": true,
@@ -83,8 +87,9 @@ var (
 )
 
 // isTransient says whether retrying err may help. Errors it does not
-// recognise (a failed read, a closed connection) are taken as transient:
-// most likely the network's doing.
+// recognise are taken as transient: not from the SDK (errorKind knows every
+// SDK error), they are this function's own failures, such as a panic in a
+// goroutine, which a fresh invocation may not repeat.
 func isTransient(err error) bool {
 	transient, known := errorKind(err)
 	return transient || !known
@@ -115,10 +120,17 @@ func errorKind(err error) (transient, known bool) {
 		}
 	}
 	// Network failures first: a reset or a reply cut mid-body may carry an
-	// HTTP response with status 0 or 200.
+	// HTTP response with status 0 or 200. A RequestSendError is the SDK's
+	// "the request did not get through"; MaxAttemptsError and
+	// QuotaExceededError say the SDK's retries ran out on retryable errors.
 	var me *retry.MaxAttemptsError
 	var ne net.Error
-	if errors.As(err, &me) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+	var se *smithyhttp.RequestSendError
+	var qe ratelimit.QuotaExceededError
+	if errors.As(err, &me) || errors.As(err, &ne) || errors.As(err, &se) || errors.As(err, &qe) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ETIMEDOUT) {
 		return true, true
 	}
 	var re *smithyhttp.ResponseError
@@ -127,6 +139,19 @@ func errorKind(err error) (transient, known bool) {
 	}
 	if api != nil {
 		return api.ErrorFault() == smithy.FaultServer, true
+	}
+	// A reply that arrived but could not be read: a retry gets a new one.
+	var de *smithy.DeserializationError
+	if errors.As(err, &de) {
+		return true, true
+	}
+	// An SDK error with no reply and no transport failure in it: the SDK
+	// refused before sending anything, for a missing or malformed region, no
+	// credentials, a bucket such as "arn:garbage" or an invalid parameter.
+	// A retry fails the same way, after the whole query is read again.
+	var oe *smithy.OperationError
+	if errors.As(err, &oe) {
+		return false, true
 	}
 	return false, false
 }

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/suggest"
 )
 
 // Shape is the form an event arrives in (CONTRACT.md section 1).
@@ -64,14 +66,14 @@ func takeResume(ev *Event, m map[string]any, where string) error {
 	case string:
 		ev.Continuation = v
 	default:
-		return fieldError(where+"continuation", "expected a string (the continuation of the last reply) or null, got %s", kind(v))
+		return fieldError(where+"continuation", "expected a string (the continuation of the last reply) or null, got %s", attr.Describe(v))
 	}
 	switch v := m["cancel"].(type) {
 	case nil:
 	case bool:
 		ev.Cancel = v
 	default:
-		return fieldError(where+"cancel", "expected a boolean, got %s", kind(v))
+		return fieldError(where+"cancel", "expected a boolean, got %s", attr.Describe(v))
 	}
 	for _, k := range eventKeys {
 		delete(m, k)
@@ -120,7 +122,7 @@ func decodeObject(payload []byte) (map[string]any, error) {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("expected a JSON object, got %s", kind(v))
+		return nil, fmt.Errorf("expected a JSON object, got %s", attr.Describe(v))
 	}
 	return m, nil
 }
@@ -128,14 +130,14 @@ func decodeObject(payload []byte) (map[string]any, error) {
 func envelope(top map[string]any) (*Event, error) {
 	def, ok := top["stepDefinition"].(map[string]any)
 	if !ok {
-		return nil, fieldError("stepDefinition", "expected an object, got %s", kind(top["stepDefinition"]))
+		return nil, fieldError("stepDefinition", "expected an object, got %s", attr.Describe(top["stepDefinition"]))
 	}
 	cfg, ok := def["customConfig"].(map[string]any)
 	if !ok {
 		if def["customConfig"] == nil {
 			return nil, fieldError("stepDefinition.customConfig", "required: expected an object")
 		}
-		return nil, fieldError("stepDefinition.customConfig", "expected an object, got %s", kind(def["customConfig"]))
+		return nil, fieldError("stepDefinition.customConfig", "expected an object, got %s", attr.Describe(def["customConfig"]))
 	}
 	input, err := optionalObject(top, "stepInput")
 	if err != nil {
@@ -147,7 +149,7 @@ func envelope(top map[string]any) (*Event, error) {
 	}
 	current, err := optionalObject(state, "currentContextData")
 	if err != nil {
-		return nil, fieldError("runtimeState.currentContextData", "expected an object, got %s", kind(state["currentContextData"]))
+		return nil, fieldError("runtimeState.currentContextData", "expected an object, got %s", attr.Describe(state["currentContextData"]))
 	}
 	// {...currentContextData, ...runtimeState, ...stepInput}: later keys win.
 	ctx := make(map[string]any, len(current)+len(state)+len(input))
@@ -183,7 +185,7 @@ func envelope(top map[string]any) (*Event, error) {
 func direct(top map[string]any) (*Event, error) {
 	cfg, ok := top["customConfig"].(map[string]any)
 	if !ok {
-		return nil, fieldError("customConfig", "expected an object, got %s", kind(top["customConfig"]))
+		return nil, fieldError("customConfig", "expected an object, got %s", attr.Describe(top["customConfig"]))
 	}
 	ev := &Event{Shape: Direct, Config: cfg}
 	top = maps.Clone(top)
@@ -200,6 +202,14 @@ func direct(top map[string]any) (*Event, error) {
 
 func bare(top map[string]any) (*Event, error) {
 	ev := &Event{Shape: Bare}
+	// config.Decode suggests config keys for an unknown top-level key; only
+	// here is "context" one too, so a typo of it is caught here.
+	known := append(slices.Clone(config.TopKeys), append([]string{"context"}, eventKeys...)...)
+	for _, k := range slices.Sorted(maps.Keys(top)) {
+		if !slices.Contains(known, k) && suggest.Nearest(k, known) == "context" {
+			return nil, fieldError(k, "unknown key; did you mean \"context\"?")
+		}
+	}
 	cfg := maps.Clone(top)
 	if err := takeResume(ev, cfg, ""); err != nil {
 		return nil, err
@@ -230,7 +240,7 @@ func optionalObject(m map[string]any, key string) (map[string]any, error) {
 	case map[string]any:
 		return v, nil
 	default:
-		return nil, fieldError(key, "expected an object, got %s", kind(v))
+		return nil, fieldError(key, "expected an object, got %s", attr.Describe(v))
 	}
 }
 
@@ -250,22 +260,4 @@ func dig(m map[string]any, path ...string) (any, bool) {
 
 func fieldError(field, format string, args ...any) error {
 	return &PermanentStepError{Message: "event: " + field + ": " + fmt.Sprintf(format, args...)}
-}
-
-func kind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case string:
-		return "a string"
-	case json.Number:
-		return "a number"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "an object"
-	}
-	return fmt.Sprintf("%T", v)
 }

@@ -25,9 +25,14 @@ var _ GetObjectAPI = (*s3.Client)(nil)
 // PointerReader reads offloaded step outputs from S3 as JSON, exactly.
 type PointerReader struct{ S3 GetObjectAPI }
 
-// ReadJSON implements render.PointerReader.
-func (r PointerReader) ReadJSON(ctx context.Context, bucket, key string) (any, error) {
-	out, err := r.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+// ReadJSON implements render.PointerReader: versionID, when not "", reads
+// that version (s3:GetObjectVersion), the one the pointer was written with.
+func (r PointerReader) ReadJSON(ctx context.Context, bucket, key, versionID string) (any, error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
+	if versionID != "" {
+		in.VersionId = aws.String(versionID)
+	}
+	out, err := r.S3.GetObject(ctx, in)
 	if err != nil {
 		return nil, err
 	}

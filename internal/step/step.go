@@ -111,7 +111,7 @@ func (h *Handler) Plan(ctx context.Context, ev *Event) (*config.Config, error) {
 		return nil, renderError(err)
 	}
 	maps.Copy(rendered, ev.Overrides) // stepInput is already resolved: not rendered
-	cfg, err := config.Decode(rendered)
+	cfg, err := config.Decode(rendered, ev.Config)
 	if err != nil {
 		return nil, permanent(fmt.Errorf("config: %w", err))
 	}

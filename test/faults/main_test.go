@@ -26,7 +26,6 @@ import (
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/faultproxy"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
 )
 
 var (
@@ -141,12 +140,12 @@ type rig struct {
 }
 
 type rigOptions struct {
-	margin   time.Duration               // Export.DeadlineMargin; 0: the handler's default
-	progress func(export.Progress)       // Export.Progress
-	wrapDB   func(dbAPI) dbAPI           // wraps the DynamoDB client
-	wrapS3   func(upload.API) upload.API // wraps the S3 client given to the sink
-	cleanup  time.Duration               // Deps.CleanupBudget; 0: the default
-	offload  export.Offload              // Export.Offload; API set by newRig when Threshold > 0
+	margin   time.Duration             // Export.DeadlineMargin; 0: the handler's default
+	progress func(export.Progress)     // Export.Progress
+	wrapDB   func(dbAPI) dbAPI         // wraps the DynamoDB client
+	wrapS3   func(export.S3) export.S3 // wraps the S3 client given to the sink
+	cleanup  time.Duration             // Deps.CleanupBudget; 0: the default
+	offload  export.Offload            // Export.Offload; API set by newRig when Threshold > 0
 }
 
 type dbAPI = interface {
@@ -175,7 +174,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if o.wrapDB != nil {
 		dbi = o.wrapDB(db)
 	}
-	var si upload.API = s3c
+	var si export.S3 = s3c
 	if o.wrapS3 != nil {
 		si = o.wrapS3(s3c)
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbwire"
 	fp "github.com/allma/ddb-query-to-s3-manifest/internal/testkit/faultproxy"
-	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
 )
 
 // TestUploadFailureIsRootCause: when S3 refuses the upload, the caller sees
@@ -104,7 +103,7 @@ func TestPanicIsReported(t *testing.T) {
 			opts: func() rigOptions {
 				return rigOptions{
 					wrapDB: func(dbAPI) dbAPI { return fakeDB(3000, 4) },
-					wrapS3: func(c upload.API) upload.API { return panicky{c.(*s3.Client)} },
+					wrapS3: func(c export.S3) export.S3 { return panicky{c.(*s3.Client)} },
 				}
 			},
 			wantMsg: []string{"panic", "fake S3 panics in CreateMultipartUpload"},

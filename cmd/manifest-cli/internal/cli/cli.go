@@ -7,7 +7,9 @@
 //
 // Exit codes: ExitOK, ExitPermanent (a PermanentStepError: fix the event,
 // config or permissions), ExitTransient (a TransientStepError, an interrupt,
-// or a usage error: retrying or fixing the command line may help).
+// or a usage error: retrying or fixing the command line may help),
+// ExitNoAWS (--dry-run could not read an _s3_output_pointer its templates go
+// through, for want of AWS credentials or a region).
 package cli
 
 import (
@@ -35,6 +37,7 @@ const (
 	ExitOK        = 0
 	ExitPermanent = 1
 	ExitTransient = 2 // also usage errors
+	ExitNoAWS     = 3 // --dry-run: cannot validate without AWS access
 )
 
 // Defaults.
@@ -85,7 +88,9 @@ from the file, or from stdin when the argument is "-" or missing. The output
 JSON goes to stdout; progress and errors go to stderr.
 
 Exit status: 0 done; 1 PermanentStepError (fix the event, config or access);
-2 TransientStepError, interrupted, or a usage error (retrying may help).
+2 TransientStepError, interrupted, or a usage error (retrying may help);
+3 --dry-run cannot validate without AWS access (its templates read an
+_s3_output_pointer from S3, and there are no credentials or no region).
 
 Flags:
 `
@@ -114,9 +119,26 @@ func Run(ctx context.Context, env Env) int {
 		return fail(env.Stderr, err)
 	}
 	if opts.dryRun {
-		return dryRun(ctx, env, ev)
+		return dryRun(ctx, env, opts, ev)
 	}
 	return run(ctx, env, opts, ev)
+}
+
+// withTimeout returns parent with the --timeout deadline, if one was given.
+func withTimeout(parent context.Context, opts *options) (context.Context, context.CancelFunc) {
+	if opts.timeout > 0 {
+		return context.WithTimeout(parent, opts.timeout)
+	}
+	return context.WithCancel(parent)
+}
+
+// failRun is fail for an error of a run whose parent context may have been
+// cancelled (Ctrl-C): that makes it an interrupt, whatever failed.
+func failRun(parent context.Context, w io.Writer, err error) int {
+	if parent.Err() != nil {
+		err = &step.TransientStepError{Message: "interrupted: " + err.Error()}
+	}
+	return fail(w, err)
 }
 
 func parseArgs(args []string, stderr io.Writer, tty bool) (*options, error) {
@@ -127,8 +149,8 @@ func parseArgs(args []string, stderr io.Writer, tty bool) (*options, error) {
 		fs.PrintDefaults()
 	}
 	o := &options{}
-	fs.BoolVar(&o.dryRun, "dry-run", false, "render and validate the config and print the Query it would run; no AWS calls")
-	fs.DurationVar(&o.timeout, "timeout", DefaultTimeout, "deadline for the whole run (0: none); the export stops a margin before it and aborts the upload")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "render and validate the config and print the Query it would run; no AWS calls but GETs of the _s3_output_pointer objects its templates read")
+	fs.DurationVar(&o.timeout, "timeout", DefaultTimeout, "deadline for the whole run (0: none): rendering stops at it, the export a margin before it, aborting the upload")
 	mode := fs.String("progress", "auto", "progress on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
 	level := fs.String("log-level", "warn", "log level of the engine's JSON logs on stderr: debug, info, warn or error")
 	fs.StringVar(&o.profile, "profile", "", "AWS profile (default: AWS_PROFILE or the default profile)")
@@ -188,23 +210,27 @@ func readEvent(name string, env Env) ([]byte, error) {
 	return b, nil
 }
 
-func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
+// setAWSEnv applies --profile and --region to the environment Deps reads.
+func setAWSEnv(env Env, opts *options) error {
 	if opts.profile != "" {
 		if err := env.Setenv("AWS_PROFILE", opts.profile); err != nil {
-			return fail(env.Stderr, err)
+			return err
 		}
 	}
 	if opts.region != "" {
 		if err := env.Setenv("AWS_REGION", opts.region); err != nil {
-			return fail(env.Stderr, err)
+			return err
 		}
 	}
-	ctx := parent
-	if opts.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(parent, opts.timeout)
-		defer cancel()
+	return nil
+}
+
+func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
+	if err := setAWSEnv(env, opts); err != nil {
+		return fail(env.Stderr, err)
 	}
+	ctx, cancel := withTimeout(parent, opts)
+	defer cancel()
 	// The run id names offloaded items' objects where the Lambda function
 	// uses its request id (CONTRACT.md section 5); it also tags the logs.
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: export.NewRunID()})
@@ -220,7 +246,7 @@ func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
 	defer stopWork()
 	cfg, err := h.Plan(wctx, ev)
 	if err != nil {
-		return fail(env.Stderr, err)
+		return failRun(parent, env.Stderr, err)
 	}
 	where := cfg.Query.TableName
 	if cfg.Query.IndexName != "" {
@@ -239,10 +265,7 @@ func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
 	}
 	rep.Stop(err == nil)
 	if err != nil {
-		if parent.Err() != nil {
-			err = &step.TransientStepError{Message: "interrupted: " + err.Error()}
-		}
-		return fail(env.Stderr, err)
+		return failRun(parent, env.Stderr, err)
 	}
 	if err := printJSON(env.Stdout, step.Reply(ev, out)); err != nil { // as the Lambda function replies
 		fmt.Fprintf(env.Stderr, "manifest-cli: write output: %v\n", err)

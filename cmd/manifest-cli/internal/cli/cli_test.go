@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,8 +116,6 @@ func TestUsageAndEventErrors(t *testing.T) {
 			false, ExitPermanent, "query.keyConditionExpresion"},
 		{"missing template value", []string{"--dry-run"}, `{"customConfig": {"query": {"tableName": "tbl", "keyConditionExpression": "pk = :p", "expressionAttributeValues": {":p": "{{userId}}"}}, "destination": {"bucketName": "bkt", "key": "k"}}}`,
 			false, ExitPermanent, "userId"},
-		{"pointer in a dry run", []string{"--dry-run"}, `{"customConfig": {"query": {"tableName": "tbl", "keyConditionExpression": "pk = :p", "expressionAttributeValues": {":p": "{{prev.userId}}"}}, "destination": {"bucketName": "bkt", "key": "k"}}, "context": {"prev": {"_s3_output_pointer": {"bucket": "b", "key": "k.json"}}}}`,
-			false, ExitPermanent, "PermanentStepError: template:"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,6 +170,65 @@ func TestDryRun(t *testing.T) {
 			}
 			if diff := cmp.Diff(string(want), r.stdout); diff != "" {
 				t.Errorf("dry run of %s (-want +got):\n%s", tc.event, diff)
+			}
+		})
+	}
+}
+
+// pointerEvent's key condition value reads an _s3_output_pointer.
+const pointerEvent = `{"customConfig": {"query": {"tableName": "tbl", "keyConditionExpression": "pk = :p", "expressionAttributeValues": {":p": "USER#{{prev.userId}}"}}, ` +
+	`"destination": {"bucketName": "bkt", "key": "k"}}, "context": {"prev": {"_s3_output_pointer": {"bucket": "b", "key": "k.json", "versionId": "v1"}}}}`
+
+// fakePointers serves one object per "bucket/key?versionId=v".
+type fakePointers map[string]any
+
+func (f fakePointers) ReadJSON(_ context.Context, bucket, key, versionID string) (any, error) {
+	v, ok := f[bucket+"/"+key+"?versionId="+versionID]
+	if !ok {
+		return nil, &smithy.GenericAPIError{Code: "NoSuchKey", Message: "The specified key does not exist."}
+	}
+	return v, nil
+}
+
+// TestDryRunReadsPointers checks that --dry-run reads the _s3_output_pointer
+// objects its templates go through, as the real run does, and says so with
+// its own exit code when it cannot for want of AWS access (issue 13 item 6).
+func TestDryRunReadsPointers(t *testing.T) {
+	tests := []struct {
+		name       string
+		deps       func(context.Context, *slog.Logger) (step.Deps, error)
+		wantCode   int
+		wantStdout string // a substring
+		wantStderr string
+	}{
+		{"pointer read", func(context.Context, *slog.Logger) (step.Deps, error) {
+			return step.Deps{Pointers: fakePointers{"b/k.json?versionId=v1": map[string]any{"userId": "u-7"}}}, nil
+		}, ExitOK, `":p": {`, ""},
+		{"pointed object missing", func(context.Context, *slog.Logger) (step.Deps, error) {
+			return step.Deps{Pointers: fakePointers{}}, nil
+		}, ExitPermanent, "", "PermanentStepError: template: query.expressionAttributeValues.:p: template line 1: path \"prev.userId\": reading _s3_output_pointer s3://b/k.json?versionId=v1"},
+		{"no AWS access", func(context.Context, *slog.Logger) (step.Deps, error) {
+			return step.Deps{}, errors.New("no AWS region: set AWS_REGION")
+		}, ExitNoAWS, "", "manifest-cli: cannot validate without AWS access: the templates read an _s3_output_pointer from S3, and the AWS setup failed: no AWS region: set AWS_REGION"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := Run(context.Background(), Env{
+				Args: []string{"--dry-run", "-"}, Stdin: strings.NewReader(pointerEvent), Stdout: &stdout, Stderr: &stderr,
+				Deps: tc.deps, Setenv: func(k, v string) error { t.Setenv(k, v); return nil },
+			})
+			if code != tc.wantCode {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tc.wantCode, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tc.wantStdout) {
+				t.Errorf("stdout does not contain %q:\n%s", tc.wantStdout, stdout.String())
+			}
+			if !strings.Contains(stderr.String(), tc.wantStderr) {
+				t.Errorf("stderr does not contain %q:\n%s", tc.wantStderr, stderr.String())
+			}
+			if code == ExitOK && !strings.Contains(stdout.String(), `"S": "USER#u-7"`) {
+				t.Errorf("the plan does not hold the value read through the pointer:\n%s", stdout.String())
 			}
 		})
 	}
@@ -231,6 +289,51 @@ func item(pk string) map[string]types.AttributeValue {
 const directEvent = `{"customConfig": {"query": {"tableName": "tbl", "keyConditionExpression": "pk = :p", "expressionAttributeValues": {":p": "x"}}, "destination": {"bucketName": "bkt", "key": "{{flowExecutionId}}.jsonl"}}, "context": {"flowExecutionId": "run1"}}`
 
 const envelopeEvent = `{"stepDefinition": {"customConfig": {"query": {"tableName": "tbl", "keyConditionExpression": "pk = :p", "expressionAttributeValues": {":p": "x"}}, "destination": {"bucketName": "bkt", "key": "{{flowExecutionId}}.jsonl"}}}, "runtimeState": {"flowExecutionId": "run1"}}`
+
+// heavyEvent's destination key nests #each three times over 150 items: 3.4
+// million block bodies, seconds of rendering that only a deadline or Ctrl-C
+// should cut short.
+var heavyEvent = `{"customConfig": {"query": {"tableName": "tbl", "keyConditionExpression": "pk = :p", "expressionAttributeValues": {":p": "x"}}, ` +
+	`"destination": {"bucketName": "bkt", "key": "k{{#each items}}{{#each @root.items}}{{#each @root.items}}{{/each}}{{/each}}{{/each}}.jsonl"}}, ` +
+	`"context": {"items": [` + strings.Repeat(`{"i": 1}, `, 149) + `{"i": 1}]}}`
+
+// TestRenderingStops checks that --timeout and the first Ctrl-C stop the
+// rendering of templates too, not only the export (issue 13 item 2).
+func TestRenderingStops(t *testing.T) {
+	tests := []struct {
+		name       string
+		cancel     bool // cancel the parent context first, as SIGINT does
+		args       []string
+		wantStderr []string
+	}{
+		{"interrupted", true, nil, []string{"TransientStepError: interrupted: template: ", "template evaluation stopped: context canceled"}},
+		{"timeout", false, []string{"--timeout", "100ms"}, []string{"TransientStepError: template: destination.key: ", "template evaluation stopped: "}},
+		{"interrupted dry run", true, []string{"--dry-run"}, []string{"TransientStepError: interrupted: template: ", "template evaluation stopped"}},
+		{"dry run timeout", false, []string{"--dry-run", "--timeout", "100ms"}, []string{"TransientStepError: template: destination.key: ", "context deadline exceeded"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			deps := &step.Deps{DynamoDB: &fakeDynamoDB{block: true}, S3: &s3mem.S3{}}
+			if slices.Contains(tc.args, "--dry-run") {
+				deps = nil
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancel {
+				cancel()
+			}
+			r := runCLI(t, ctx, heavyEvent, deps, append(tc.args, "-")...)
+			if r.code != ExitTransient {
+				t.Errorf("exit %d, want %d; stderr:\n%s", r.code, ExitTransient, r.stderr)
+			}
+			for _, s := range tc.wantStderr {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("stderr does not contain %q:\n%s", s, r.stderr)
+				}
+			}
+		})
+	}
+}
 
 // TestRun runs the whole engine on fakes: output JSON on stdout, progress
 // lines and the errors' type names on stderr, exit codes.

@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -11,6 +13,7 @@ import (
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/render"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 )
 
@@ -54,13 +57,26 @@ type DestinationPlan struct {
 	ExpectedBucketOwner  string `json:"expectedBucketOwner,omitempty"`
 }
 
-// dryRun plans ev with a handler that has no AWS clients at all, so nothing
-// can reach the network; a template that goes through an
-// _s3_output_pointer fails here, since reading it would need S3.
-func dryRun(ctx context.Context, env Env, ev *step.Event) int {
-	cfg, err := step.New(step.Deps{}).Plan(ctx, ev)
-	if err != nil {
+// dryRun plans ev with a handler whose only AWS access is pointer reads: a
+// template that goes through an _s3_output_pointer reads it with a GET, as
+// the real run would, and the AWS clients are built for that read only.
+// Without credentials or a region it exits with ExitNoAWS, saying the
+// config cannot be validated without AWS access.
+func dryRun(parent context.Context, env Env, opts *options, ev *step.Event) int {
+	ctx, cancel := withTimeout(parent, opts)
+	defer cancel()
+	if err := setAWSEnv(env, opts); err != nil {
 		return fail(env.Stderr, err)
+	}
+	pointers := &lazyPointers{env: env}
+	cfg, err := step.New(step.Deps{Pointers: pointers}).Plan(ctx, ev)
+	if err != nil {
+		if pointers.setupErr != nil && parent.Err() == nil {
+			fmt.Fprintf(env.Stderr, "manifest-cli: cannot validate without AWS access: the templates read an _s3_output_pointer from S3, "+
+				"and the AWS setup failed: %v\n%v\n", pointers.setupErr, err)
+			return ExitNoAWS
+		}
+		return failRun(parent, env.Stderr, err)
 	}
 	p, err := NewPlan(ev.Shape, cfg)
 	if err != nil {
@@ -71,6 +87,37 @@ func dryRun(ctx context.Context, env Env, ev *step.Event) int {
 		return ExitTransient
 	}
 	return ExitOK
+}
+
+// lazyPointers reads _s3_output_pointer objects for a dry run with the
+// clients env.Deps builds, on the first read: a dry run whose templates read
+// no pointer needs no AWS setup at all. It is not safe for concurrent use,
+// and need not be: a Renderer reads pointers one at a time.
+type lazyPointers struct {
+	env      Env
+	reader   render.PointerReader
+	setupErr error // why the clients could not be built
+}
+
+var _ render.PointerReader = (*lazyPointers)(nil)
+
+// ReadJSON implements render.PointerReader.
+func (l *lazyPointers) ReadJSON(ctx context.Context, bucket, key, versionID string) (any, error) {
+	if l.reader == nil && l.setupErr == nil {
+		deps, err := l.env.Deps(ctx, slog.New(slog.DiscardHandler))
+		switch {
+		case err != nil:
+			l.setupErr = err
+		case deps.Pointers == nil:
+			l.setupErr = errors.New("no S3 client for pointer reads")
+		default:
+			l.reader = deps.Pointers
+		}
+	}
+	if l.setupErr != nil {
+		return nil, fmt.Errorf("cannot validate without AWS access: %w", l.setupErr)
+	}
+	return l.reader.ReadJSON(ctx, bucket, key, versionID)
 }
 
 // NewPlan describes what running cfg would do.

@@ -195,16 +195,24 @@ func FormatBar(s Stats, elapsed time.Duration, total int64, frame int, final boo
 	default:
 		b.WriteString(spinner[frame%len(spinner)])
 	}
-	fmt.Fprintf(&b, " %s items  %s  %s  %s items/s  %s",
-		Count(s.Items), MB(s.Bytes), MBps(s.Bytes, elapsed), Count(int64(perSecond(float64(s.Items), elapsed))), Clock(elapsed))
+	fmt.Fprintf(&b, " %s %s  %s  %s  %s items/s  %s",
+		Count(s.Items), plural(s.Items, "item"), MB(s.Bytes), MBps(s.Bytes, elapsed), Count(int64(perSecond(float64(s.Items), elapsed))), Clock(elapsed))
 	return b.String()
 }
 
 // FormatLine renders one plain progress line, for logs: no escapes, no
 // thousands separators, so that it greps and parses easily.
 func FormatLine(s Stats, elapsed time.Duration) string {
-	return fmt.Sprintf("%d items, %s, %d pages, %s elapsed, %s, %.0f items/s",
-		s.Items, MB(s.Bytes), s.Pages, elapsed.Round(time.Second), MBps(s.Bytes, elapsed), perSecond(float64(s.Items), elapsed))
+	return fmt.Sprintf("%d %s, %s, %d %s, %s elapsed, %s, %.0f items/s",
+		s.Items, plural(s.Items, "item"), MB(s.Bytes), s.Pages, plural(int64(s.Pages), "page"), elapsed.Round(time.Second), MBps(s.Bytes, elapsed), perSecond(float64(s.Items), elapsed))
+}
+
+// plural returns word for a count of one, else word+"s".
+func plural(n int64, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }
 
 // MB formats a byte count in decimal megabytes, as the logs' MBps do.

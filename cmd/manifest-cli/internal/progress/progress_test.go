@@ -29,6 +29,8 @@ func TestFormatBar(t *testing.T) {
 			"[████░░░░░░]  45% 450 items  0.0 MB  0.0 MB/s  450 items/s  0:01"},
 		{"widest", Stats{Items: 9_999_999, Bytes: 99_999_000_000}, 9*time.Hour + 59*time.Minute, 10_000_000, 0, false,
 			"[█████████░]  99% 9,999,999 items  99999.0 MB  2.8 MB/s  278 items/s  9:59:00"},
+		{"one item", Stats{Items: 1, Bytes: 20, Pages: 1}, time.Second, 0, 0, true,
+			"✓ 1 item  0.0 MB  0.0 MB/s  1 items/s  0:01"},
 		{"total overshoot capped", Stats{Items: 2000}, time.Hour + 2*time.Second, 1000, 0, true,
 			"[██████████] 100% 2,000 items  0.0 MB  0.0 MB/s  0 items/s  1:00:02"},
 	}
@@ -55,6 +57,7 @@ func TestFormatLine(t *testing.T) {
 		{"zero elapsed", Stats{}, 0, "0 items, 0.0 MB, 0 pages, 0s elapsed, 0.0 MB/s, 0 items/s"},
 		{"running", Stats{Items: 12345, Bytes: 18_200_000, Pages: 12}, 5200 * time.Millisecond,
 			"12345 items, 18.2 MB, 12 pages, 5s elapsed, 3.5 MB/s, 2374 items/s"},
+		{"one item, one page", Stats{Items: 1, Bytes: 20, Pages: 1}, time.Second, "1 item, 0.0 MB, 1 page, 1s elapsed, 0.0 MB/s, 1 items/s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
