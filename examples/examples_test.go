@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 )
 
@@ -33,12 +34,10 @@ type state struct {
 	Default        string
 	Resource       string
 	Parameters     map[string]any
+	Result         any
+	ResultPath     *string
 	ResultSelector map[string]string
-	Choices        []struct {
-		Variable      string
-		NumericEquals *float64
-		Next          string
-	}
+	Choices        []choice
 	Retry []struct{ ErrorEquals []string }
 	Catch []struct {
 		ErrorEquals []string
@@ -52,6 +51,17 @@ type state struct {
 	ItemProcessor *machine
 }
 
+// choice is one rule of a Choice state (the comparisons the examples use).
+type choice struct {
+	Variable                 string
+	NumericEquals            *float64
+	NumericGreaterThanEquals *float64
+	NumericGreaterThan       *float64
+	BooleanEquals            *bool
+	IsNull                   *bool
+	Next                     string
+}
+
 // machine is a state machine or a Map's ItemProcessor.
 type machine struct {
 	StartAt         string
@@ -59,25 +69,36 @@ type machine struct {
 	ProcessorConfig *struct{ Mode, ExecutionType string }
 }
 
-func loadMachine(t *testing.T) *machine {
+// The state machines and the SAM template that deploys each.
+var machines = []struct{ asl, template string }{
+	{"statemachine.asl.json", "statemachine.yaml"},
+	{"statemachine-resumable.asl.json", "statemachine-resumable.yaml"},
+}
+
+func loadMachine(t *testing.T, file string) *machine {
 	t.Helper()
-	b, err := os.ReadFile("statemachine.asl.json")
+	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var m machine
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&m); err != nil {
-		t.Fatalf("statemachine.asl.json: %v", err)
+		t.Fatalf("%s: %v", file, err)
 	}
 	return &m
 }
 
-// TestStateMachineGraph checks every scope: StartAt names a state, every
-// Next/Default/Catch names a state of the same scope, each state either ends
-// or goes on (never both), and every state is reachable.
+// TestStateMachineGraph checks every scope of every machine: StartAt names a
+// state, every Next/Default/Catch names a state of the same scope, each state
+// either ends or goes on (never both), every state is reachable, and from
+// every state some path ends (no loop without a way out).
 func TestStateMachineGraph(t *testing.T) {
-	checkScope(t, "top level", loadMachine(t))
+	for _, f := range machines {
+		t.Run(f.asl, func(t *testing.T) {
+			checkScope(t, "top level", loadMachine(t, f.asl))
+		})
+	}
 }
 
 func checkScope(t *testing.T, scope string, m *machine) {
@@ -147,37 +168,37 @@ func checkScope(t *testing.T, scope string, m *machine) {
 			t.Errorf("%s: state %s cannot be reached from %s", scope, name, m.StartAt)
 		}
 	}
+	// Every path ends: walking back from the terminal states reaches every state.
+	ends := map[string]bool{}
+	for changed := true; changed; {
+		changed = false
+		for name, s := range m.States {
+			if ends[name] {
+				continue
+			}
+			terminal := s.Type == "Succeed" || s.Type == "Fail" || s.End
+			if terminal || slices.ContainsFunc(reach[name], func(n string) bool { return ends[n] }) {
+				ends[name], changed = true, true
+			}
+		}
+	}
+	for name := range m.States {
+		if !ends[name] {
+			t.Errorf("%s: no path from state %s ends", scope, name)
+		}
+	}
 }
 
 // TestStateMachineContract checks the parts that talk to the function: the
 // Task's Retry/Catch error names, the Choice on itemCount, and the
 // Distributed Map's ItemReader reading the manifest pointer.
 func TestStateMachineContract(t *testing.T) {
-	m := loadMachine(t)
+	m := loadMachine(t, "statemachine.asl.json")
 	task := m.States[m.StartAt]
 	if task == nil || task.Type != "Task" || task.Resource != "arn:aws:states:::lambda:invoke" {
 		t.Fatalf("StartAt %q: want a lambda:invoke Task, got %+v", m.StartAt, task)
 	}
-	var retried, caught []string
-	for _, r := range task.Retry {
-		retried = append(retried, r.ErrorEquals...)
-	}
-	for _, c := range task.Catch {
-		caught = append(caught, c.ErrorEquals...)
-	}
-	for _, e := range wantRetried {
-		if !slices.Contains(retried, e) {
-			t.Errorf("Task %s does not Retry %s (retries %v)", m.StartAt, e, retried)
-		}
-	}
-	for _, e := range wantCaught {
-		if !slices.Contains(caught, e) {
-			t.Errorf("Task %s does not Catch %s (catches %v)", m.StartAt, e, caught)
-		}
-		if slices.Contains(retried, e) {
-			t.Errorf("Task %s retries %s, which retrying cannot help", m.StartAt, e)
-		}
-	}
+	checkErrorHandling(t, m.StartAt, task)
 	if diff := cmp.Diff(map[string]string{
 		"manifest.$": "$.Payload.manifest", "itemCount.$": "$.Payload.itemCount", "sizeBytes.$": "$.Payload.sizeBytes",
 	}, task.ResultSelector); diff != "" {
@@ -218,19 +239,63 @@ func TestStateMachineContract(t *testing.T) {
 	}
 }
 
+// checkErrorHandling checks that task retries what retrying can help and
+// catches what it cannot.
+func checkErrorHandling(t *testing.T, name string, task *state) {
+	t.Helper()
+	var retried, caught []string
+	for _, r := range task.Retry {
+		retried = append(retried, r.ErrorEquals...)
+	}
+	for _, c := range task.Catch {
+		caught = append(caught, c.ErrorEquals...)
+	}
+	for _, e := range wantRetried {
+		if !slices.Contains(retried, e) {
+			t.Errorf("Task %s does not Retry %s (retries %v)", name, e, retried)
+		}
+	}
+	for _, e := range wantCaught {
+		if !slices.Contains(caught, e) {
+			t.Errorf("Task %s does not Catch %s (catches %v)", name, e, caught)
+		}
+		if slices.Contains(retried, e) {
+			t.Errorf("Task %s retries %s, which retrying cannot help", name, e)
+		}
+	}
+}
+
 // TestStateMachinePayload resolves the Task's Payload the way Step Functions
 // would (substitutions, then ".$" keys) and hands it to the real handler's
 // ParseEvent and Plan: the example's config must be valid as written.
 func TestStateMachinePayload(t *testing.T) {
-	raw, err := os.ReadFile("statemachine.asl.json")
+	m := loadMachine(t, "statemachine.asl.json")
+	payload := taskPayloads(t, "statemachine.asl.json", "statemachine.yaml")[m.StartAt]
+	ev, cfg := parseAndPlan(t, resolvePaths(t, payload, map[string]any{
+		"$$.Execution.Name": "exec-1", "$.userId": "123",
+	}))
+	if ev.Shape != step.Direct {
+		t.Errorf("Task payload shape = %v, want direct", ev.Shape)
+	}
+	if got, want := cfg.Destination.Key, "manifests/123/exec-1.jsonl"; got != want {
+		t.Errorf("rendered destination.key = %q, want %q", got, want)
+	}
+}
+
+// taskPayloads returns the Payload of every Task of the machine in file,
+// by state name, after the DefinitionSubstitutions that template sets (each
+// placeholder the definition uses must be one of them).
+func taskPayloads(t *testing.T, file, template string) map[string]map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	subs := definitionSubstitutions(t)
+	subs := definitionSubstitutions(t, template)
 	placeholders := regexp.MustCompile(`\$\{(\w+)\}`)
 	for _, p := range placeholders.FindAllStringSubmatch(string(raw), -1) {
 		if _, ok := subs[p[1]]; !ok {
-			t.Errorf("statemachine.asl.json uses ${%s}, which statemachine.yaml's DefinitionSubstitutions does not set", p[1])
+			t.Errorf("%s uses ${%s}, which %s's DefinitionSubstitutions does not set", file, p[1], template)
 		}
 	}
 	sample := map[string]string{
@@ -243,35 +308,38 @@ func TestStateMachinePayload(t *testing.T) {
 		return sample[s[2:len(s)-1]]
 	})
 	var m struct {
-		StartAt string
-		States  map[string]struct {
+		States map[string]struct {
 			Parameters struct{ Payload map[string]any }
 		}
 	}
 	if err := json.Unmarshal([]byte(resolved), &m); err != nil {
 		t.Fatal(err)
 	}
-	payload := resolvePaths(t, m.States[m.StartAt].Parameters.Payload, map[string]any{
-		"$$.Execution.Name": "exec-1", "$.userId": "123",
-	})
-	b, err := json.Marshal(payload)
+	out := map[string]map[string]any{}
+	for name, s := range m.States {
+		if s.Parameters.Payload != nil {
+			out[name] = s.Parameters.Payload
+		}
+	}
+	return out
+}
+
+// parseAndPlan hands an event to the real handler's ParseEvent and Plan.
+func parseAndPlan(t *testing.T, event any) (*step.Event, *config.Config) {
+	t.Helper()
+	b, err := json.Marshal(event)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ev, err := step.ParseEvent(b)
 	if err != nil {
-		t.Fatalf("ParseEvent(Task payload): %v", err)
-	}
-	if ev.Shape != step.Direct {
-		t.Errorf("Task payload shape = %v, want direct", ev.Shape)
+		t.Fatalf("ParseEvent: %v", err)
 	}
 	cfg, err := step.New(step.Deps{}).Plan(context.Background(), ev)
 	if err != nil {
-		t.Fatalf("Plan(Task payload): %v", err)
+		t.Fatalf("Plan: %v", err)
 	}
-	if got, want := cfg.Destination.Key, "manifests/123/exec-1.jsonl"; got != want {
-		t.Errorf("rendered destination.key = %q, want %q", got, want)
-	}
+	return ev, cfg
 }
 
 // resolvePaths replaces "k.$": "path" by "k": values[path], as Step Functions
@@ -301,12 +369,12 @@ func resolvePaths(t *testing.T, v any, values map[string]any) any {
 	return v
 }
 
-// definitionSubstitutions reads the keys of statemachine.yaml's
-// DefinitionSubstitutions block (indentation-based; no YAML library needed
-// for one flat map).
-func definitionSubstitutions(t *testing.T) map[string]bool {
+// definitionSubstitutions reads the keys of the DefinitionSubstitutions
+// block of the SAM template in file (indentation-based; no YAML library
+// needed for one flat map).
+func definitionSubstitutions(t *testing.T, file string) map[string]bool {
 	t.Helper()
-	f, err := os.Open("statemachine.yaml")
+	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +396,7 @@ func definitionSubstitutions(t *testing.T) map[string]bool {
 		}
 	}
 	if len(keys) == 0 {
-		t.Fatal("statemachine.yaml: no DefinitionSubstitutions found")
+		t.Fatalf("%s: no DefinitionSubstitutions found", file)
 	}
 	return keys
 }
