@@ -33,7 +33,7 @@ func TestReadmeReference(t *testing.T) {
 	for _, k := range OutputKeys {
 		known = append(known, "output."+k)
 	}
-	known = append(known, "enableItemOffloading")
+	known = append(known, "enableItemOffloading", "resumable")
 	for _, k := range known {
 		if !slices.Contains(documented, k) {
 			t.Errorf("README's configuration table does not document %s", k)
