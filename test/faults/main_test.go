@@ -209,8 +209,8 @@ func clients(ddbURL, s3URL string) (*dynamodb.Client, *s3.Client) {
 }
 
 // event is a direct-shape event exporting USER#<user> to bucket/key; edit,
-// when set, changes the config.
-func event(user, bucket, key string, edit func(cfg map[string]any)) []byte {
+// when set, changes the config; a continuation, when given, is sent with it.
+func event(user, bucket, key string, edit func(cfg map[string]any), continuation ...string) []byte {
 	cfg := map[string]any{
 		"query": map[string]any{
 			"tableName":                 table,
@@ -222,7 +222,11 @@ func event(user, bucket, key string, edit func(cfg map[string]any)) []byte {
 	if edit != nil {
 		edit(cfg)
 	}
-	b, err := json.Marshal(map[string]any{"customConfig": cfg})
+	ev := map[string]any{"customConfig": cfg}
+	if len(continuation) > 0 && continuation[0] != "" {
+		ev["continuation"] = continuation[0]
+	}
+	b, err := json.Marshal(ev)
 	if err != nil {
 		panic(err)
 	}
