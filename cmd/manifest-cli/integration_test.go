@@ -223,3 +223,79 @@ func TestCLIInterrupt(t *testing.T) {
 	t.Logf("upload open at SIGINT: %v; stderr:\n%s", open, stderr)
 	stack.AssertNothingLeft(t, ctx, bucket, key)
 }
+
+// TestCLIContinue: a resumable export stopped by -timeout exits 0 and
+// prints its continuation; -continue goes on from it until complete, and
+// the manifest holds every item once. -cancel gives another one up.
+func TestCLIContinue(t *testing.T) {
+	testenv.Require(t, stackErr)
+	t.Parallel()
+	table, bucket := seed(t, 3000, 300)
+	ev := strings.Replace(directEvent(table, bucket, "resumed.jsonl"), `"pageSize": 40`, `"pageSize": 5`, 1)
+	ev = strings.Replace(ev, `{"customConfig": {`, `{"customConfig": {"resumable": true, `, 1)
+	var continuation string
+	runs := 0
+	for ; ; runs++ {
+		if runs == 50 {
+			t.Fatal("not complete after 50 runs")
+		}
+		args := []string{"--timeout", "1500ms", "--progress", "none"}
+		if continuation != "" {
+			args = append(args, "--continue", continuation)
+		}
+		cmd, stdout, stderr := command(t, ev, args...)
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("run %d: %v\n%s", runs+1, err, stderr)
+		}
+		var out struct {
+			Complete     *bool
+			Continuation string
+			ItemCount    int
+		}
+		if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || out.Complete == nil {
+			t.Fatalf("run %d: stdout %s (%v)", runs+1, stdout, err)
+		}
+		if *out.Complete {
+			if out.ItemCount != 3000 {
+				t.Errorf("itemCount %d, want 3000", out.ItemCount)
+			}
+			break
+		}
+		if !strings.Contains(stderr.String(), "-continue "+out.Continuation) {
+			t.Errorf("run %d: stderr does not say how to go on:\n%s", runs+1, stderr)
+		}
+		continuation = out.Continuation
+	}
+	if runs < 1 {
+		t.Fatal("the first run completed: the test proves nothing about -continue")
+	}
+	body, err := stack.GetObject(context.Background(), bucket, "resumed.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := testenv.Lines(t, body)
+	for i, l := range lines {
+		if want := fmt.Sprintf(`"SK":"ITEM#%06d"`, i); !strings.Contains(l, want) {
+			t.Fatalf("line %d is %.80s, want %s", i, l, want)
+		}
+	}
+	if len(lines) != 3000 {
+		t.Errorf("%d lines, want 3000", len(lines))
+	}
+
+	// Started, then given up.
+	ev2 := strings.Replace(ev, "resumed.jsonl", "cancelled.jsonl", 1)
+	cmd, stdout, stderr := command(t, ev2, "--timeout", "1500ms", "--progress", "none")
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var out struct{ Continuation string }
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || out.Continuation == "" {
+		t.Fatalf("stdout %s (%v), want a continuation", stdout, err)
+	}
+	cmd, stdout, stderr = command(t, ev2, "--continue", out.Continuation, "--cancel", "--progress", "none")
+	if err := cmd.Run(); err != nil || !strings.Contains(stdout.String(), `"cancelled": true`) {
+		t.Fatalf("cancel: %v\nstdout %s\nstderr %s", err, stdout, stderr)
+	}
+	stack.AssertNothingLeft(t, context.Background(), bucket, "cancelled.jsonl")
+}

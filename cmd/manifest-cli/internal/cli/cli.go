@@ -71,6 +71,10 @@ type options struct {
 	profile  string
 	region   string
 	event    string // a path, or "-" for stdin
+	// continuation and cancel go into the event, as a state machine sends
+	// them: go on from a resumable export's continuation, or give it up.
+	continuation string
+	cancel       bool
 }
 
 // usageError is a bad command line.
@@ -91,6 +95,8 @@ Exit status: 0 done; 1 PermanentStepError (fix the event, config or access);
 2 TransientStepError, interrupted, or a usage error (retrying may help);
 3 --dry-run cannot validate without AWS access (its templates read an
 _s3_output_pointer from S3, and there are no credentials or no region).
+A resumable export ("resumable": true) stopped by -timeout exits 0: its output
+has "complete": false and a continuation, which -continue takes.
 
 Flags:
 `
@@ -118,6 +124,10 @@ func Run(ctx context.Context, env Env) int {
 	if err != nil {
 		return fail(env.Stderr, err)
 	}
+	if opts.continuation != "" {
+		ev.Continuation = opts.continuation
+	}
+	ev.Cancel = ev.Cancel || opts.cancel
 	if opts.dryRun {
 		return dryRun(ctx, env, opts, ev)
 	}
@@ -153,6 +163,8 @@ func parseArgs(args []string, stderr io.Writer, tty bool) (*options, error) {
 	fs.DurationVar(&o.timeout, "timeout", DefaultTimeout, "deadline for the whole run (0: none): rendering stops at it, the export a margin before it, aborting the upload")
 	mode := fs.String("progress", "auto", "progress on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
 	level := fs.String("log-level", "warn", "log level of the engine's JSON logs on stderr: debug, info, warn or error")
+	fs.StringVar(&o.continuation, "continue", "", `go on from the continuation a resumable export ("resumable": true) printed when its -timeout struck`)
+	fs.BoolVar(&o.cancel, "cancel", false, "with -continue: give that export up (abort its upload, delete what it wrote)")
 	fs.StringVar(&o.profile, "profile", "", "AWS profile (default: AWS_PROFILE or the default profile)")
 	fs.StringVar(&o.region, "region", "", "AWS region (default: AWS_REGION or the profile's)")
 	if err := fs.Parse(args); err != nil {
@@ -270,6 +282,10 @@ func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
 	if err := printJSON(env.Stdout, step.Reply(ev, out)); err != nil { // as the Lambda function replies
 		fmt.Fprintf(env.Stderr, "manifest-cli: write output: %v\n", err)
 		return ExitTransient
+	}
+	if out.Continuation != "" {
+		fmt.Fprintf(env.Stderr, "manifest-cli: not complete (%d items so far); go on with: manifest-cli -continue %s %s\n",
+			out.ItemCount, out.Continuation, opts.event)
 	}
 	return ExitOK
 }
