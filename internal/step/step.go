@@ -189,7 +189,7 @@ func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event
 	}
 	if res.Next != nil {
 		if out.Continuation, err = h.handOn(res.Next); err != nil {
-			return nil, &TransientStepError{Message: "continuation: " + err.Error()}
+			return nil, &PermanentStepError{Message: "continuation: " + err.Error() + "; the query's keys are too long for a resumable export"}
 		}
 		log.Info("continues", "items", res.Items, "bytes", res.Object.Size, "pages", res.Pages, "elapsed", time.Since(start).Round(time.Millisecond).String())
 		if cfg.EnableItemOffloading {
