@@ -200,3 +200,15 @@ func sdkSetupErrors(t *testing.T) map[string]error {
 	}
 	return errs
 }
+
+// Classify keeps the chain: the boundary's error still answers errors.Is
+// and errors.As about what it classifies.
+func TestClassifyKeepsTheChain(t *testing.T) {
+	cause := &export.Error{Stage: export.StageUpload, Err: fmt.Errorf("writing: %w", upload.ErrTooLarge)}
+	got := step.Classify(fmt.Errorf("export: %w", cause))
+	var pe *step.PermanentStepError
+	var ee *export.Error
+	if !errors.As(got, &pe) || !errors.Is(got, upload.ErrTooLarge) || !errors.As(got, &ee) {
+		t.Errorf("Classify(...) = %#v: the chain to upload.ErrTooLarge and *export.Error is lost", got)
+	}
+}

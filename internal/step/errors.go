@@ -24,19 +24,29 @@ import (
 // config or template, or an AWS error such as ValidationException,
 // ResourceNotFoundException, AccessDenied or NoSuchBucket. Step Functions
 // users match its name in Catch.
-type PermanentStepError struct{ Message string }
+// Err, when set, is the error it classifies, so errors.Is and errors.As
+// see the whole chain up to the boundary.
+type PermanentStepError struct {
+	Message string
+	Err     error
+}
 
 func (e *PermanentStepError) Error() string { return e.Message }
+func (e *PermanentStepError) Unwrap() error { return e.Err }
 
 // TransientStepError is a failure that retrying may help: throttling, 5xx,
 // network failure, or running out of time. Step Functions users match its
 // name in Retry.
-type TransientStepError struct{ Message string }
+type TransientStepError struct {
+	Message string
+	Err     error // the error it classifies, when there is one
+}
 
 func (e *TransientStepError) Error() string { return e.Message }
+func (e *TransientStepError) Unwrap() error { return e.Err }
 
 // permanent wraps err as a PermanentStepError.
-func permanent(err error) error { return &PermanentStepError{Message: err.Error()} }
+func permanent(err error) error { return &PermanentStepError{Message: err.Error(), Err: err} }
 
 // Classify turns any error into a *PermanentStepError or *TransientStepError,
 // keeping its whole message. A step error wrapped by another layer keeps
@@ -52,16 +62,16 @@ func Classify(err error) error {
 		if err == error(pe) {
 			return pe
 		}
-		return &PermanentStepError{Message: err.Error()}
+		return &PermanentStepError{Message: err.Error(), Err: err}
 	case errors.As(err, &te):
 		if err == error(te) {
 			return te
 		}
-		return &TransientStepError{Message: err.Error()}
+		return &TransientStepError{Message: err.Error(), Err: err}
 	case isTransient(err):
-		return &TransientStepError{Message: err.Error()}
+		return &TransientStepError{Message: err.Error(), Err: err}
 	}
-	return &PermanentStepError{Message: err.Error()}
+	return &PermanentStepError{Message: err.Error(), Err: err}
 }
 
 // Error codes, by smithy.APIError.ErrorCode().
@@ -103,7 +113,7 @@ func errorKind(err error) (transient, known bool) {
 		return false, true
 	}
 	var ee *export.Error
-	if errors.As(err, &ee) && ee.Stage == "encode" || errors.Is(err, upload.ErrTooLarge) {
+	if errors.As(err, &ee) && ee.Stage == export.StageEncode || errors.Is(err, upload.ErrTooLarge) {
 		return false, true
 	}
 	if errors.Is(err, export.ErrDeadline) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
