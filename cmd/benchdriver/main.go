@@ -1,4 +1,4 @@
-// Command benchdriver measures an export (issue 7): the whole handler and
+// Command benchdriver measures an export: the whole handler and
 // the floor against in-process fakes of DynamoDB and S3, each measurement
 // in a child process of its own (this binary re-executed with -job) so that
 // CPU time and peak RSS are per measurement and exclude the fakes; then,

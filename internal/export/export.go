@@ -5,9 +5,10 @@
 // it aborts the upload and deletes what it offloaded, so nothing is left.
 //
 // Concurrency: a fetcher goroutine pages the Query up to Options.Prefetch
-// pages ahead of the encoder; the encoder writes into the sink's pipe, whose
-// reader, the upload manager, sends parts concurrently. Backpressure comes
-// from the pipe, the bounded channel of pages and the pool of page buffers.
+// pages ahead of the encoder; the encoder writes into the upload's part
+// buffers, whose full parts the writer sends concurrently. Backpressure
+// comes from the writer's pool of part buffers, the bounded channel of pages
+// and the pool of page buffers.
 // The encoder starts on a raw page once the next request has its first
 // response byte (a gate per page, which the fetcher also opens whenever it
 // would wait), so that transcoding does not take the CPU from that request.

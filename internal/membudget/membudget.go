@@ -1,8 +1,8 @@
 // Package membudget keeps the Go heap of a long export near what it holds
 // live, so that peak memory does not grow with the length of the run.
 //
-// An export's live heap is almost all large, reused buffers: the upload
-// manager's parts, the page buffers and the encoder's line buffer. Its
+// An export's live heap is almost all large, reused buffers: the writer's
+// parts, the page buffers and the encoder's line buffer. Its
 // garbage is small (per-request SDK objects) but steady, and with GOGC=100
 // the collector lets it grow to the size of the live heap before it runs:
 // about 16 MiB more at the defaults, reached only on long runs. Once an
@@ -14,10 +14,10 @@
 // that grows (an eighth more for fragmentation and the larger of Headroom
 // and an eighth for garbage, as GOGC=25 would).
 //
-// Engaging only after the first part matters: the upload manager reads a
-// stream's first part by growing a buffer from 512 bytes, and a limit near
-// the live heap during that churn makes the runtime collect often and
-// return pages to the OS that the next chunk faults in again. Before it,
+// Engaging only after the first part: by then the writer has allocated its
+// part buffers, so the limit is measured on the export's steady state;
+// before, a limit near a heap still growing makes the runtime collect often
+// (docs/performance.md has the figures with and without the budget). Before it,
 // Begin holds an export to what the last one measured when it engaged
 // (Lambda reuses the process), which costs nothing since the runtime holds
 // that much already; an export of one part in a fresh process runs under
@@ -102,7 +102,7 @@ func Begin() *Budget {
 // after a collection and without the heap's free pages, plus Headroom,
 // never above the limit set before Begin. Call it when the export's
 // buffers are all allocated or being allocated for the last time (after
-// the upload manager's first part); later calls do nothing. It returns the
+// the first part); later calls do nothing. It returns the
 // limit it set, and whether it set one.
 //
 // In a Lambda process that served an invocation before, the heap's free

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -182,7 +183,10 @@ func loadCorpus(t *testing.T) conformanceCorpus {
 // node_modules/handlebars it skips the test, or fails it when CI is set.
 func runHandlebarsJS(t *testing.T, cases []jsCase) map[string]jsResult {
 	t.Helper()
-	root := repoRoot(t)
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	unavailable := func(why string) {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("conformance test cannot run in CI: %s", why)
@@ -215,25 +219,6 @@ func runHandlebarsJS(t *testing.T, cases []jsCase) map[string]jsResult {
 		byID[r.ID] = r
 	}
 	return byID
-}
-
-// repoRoot walks up from the working directory to the directory holding go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // decodeJSON decodes s as the handler does: numbers as json.Number.

@@ -3,7 +3,6 @@ package step_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbwire"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
 )
 
@@ -212,27 +212,12 @@ func invokeError(t testing.TB, h *step.Handler, payload []byte) messages.InvokeR
 	return ie
 }
 
-// repoRoot walks up from the working directory to the directory holding go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal(errors.New("go.mod not found above the working directory"))
-		}
-		dir = parent
-	}
-}
-
 // eventsDir is testdata/events at the repository root.
 func eventsDir(t testing.TB) string {
 	t.Helper()
-	return filepath.Join(repoRoot(t), "testdata", "events")
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(root, "testdata", "events")
 }

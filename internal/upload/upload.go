@@ -46,7 +46,7 @@ const (
 	MaxPartSize     = 5 << 30 // S3's maximum part size
 	DefaultPartSize = MinPartSize
 	// DefaultConcurrency is one part in flight, sized for a 128 MB function
-	// (see internal/sink for the measurements behind it).
+	// (docs/performance.md has the measurements behind it).
 	DefaultConcurrency = 1
 	// MaxParts is S3's limit on the parts of one multipart upload.
 	MaxParts = 10000

@@ -27,7 +27,7 @@ type DriveOptions struct {
 }
 
 // Drive runs every measurement o asks for, each in its own process, and
-// writes a table of figures and the ratios issue 7 sets targets for.
+// writes a table of figures and the ratios docs/performance.md sets targets for.
 func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 	fakes, err := StartFakes(false, o.Dir)
 	if err != nil {
