@@ -6,9 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -142,17 +140,4 @@ func TestPanicIsReported(t *testing.T) {
 			stack.AssertNothingLeft(t, context.Background(), r.bucket, key)
 		})
 	}
-}
-
-// openUploads counts the open multipart uploads in bucket, asking
-// versitygw directly.
-func openUploads(t *testing.T, bucket string) int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	out, err := stack.S3(ctx).ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
-	if err != nil {
-		t.Fatalf("ListMultipartUploads: %v", err)
-	}
-	return len(out.Uploads)
 }
