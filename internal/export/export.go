@@ -143,8 +143,8 @@ func (e *Error) Error() string {
 	if e.Index != "" {
 		where += " index " + e.Index
 	}
-	msg := fmt.Sprintf("%v (exporting %s to s3://%s/%s: %d items written from %d pages; ",
-		e.Err, where, e.Bucket, e.Key, e.Items, e.Pages)
+	msg := fmt.Sprintf("%v (exporting %s to s3://%s/%s: %s written from %s; ",
+		e.Err, where, e.Bucket, e.Key, count(e.Items, "item"), count(int64(e.Pages), "page"))
 	if e.Kept {
 		msg += "the upload is kept: a retry with the same continuation goes on from it"
 	} else if e.AbortErr != nil {
@@ -162,6 +162,14 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// count says "1 item" or "n items".
+func count(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
 
 // Run exports cfg's Query to cfg's destination.
 func Run(ctx context.Context, db query.API, s3 S3, cfg *config.Config, opts Options) (res *Result, err error) {

@@ -106,7 +106,7 @@ func TestRunStopsBeforeTheDeadline(t *testing.T) {
 	if !errors.As(err, &e) || e.Stage != "deadline" || !errors.Is(err, ErrDeadline) {
 		t.Fatalf("err = %v, want a deadline Error", err)
 	}
-	if e.Items == 0 || !strings.Contains(err.Error(), fmt.Sprintf("%d items written", e.Items)) {
+	if e.Items == 0 || !strings.Contains(err.Error(), count(e.Items, "item")+" written") {
 		t.Errorf("error %q does not say how many items were written", err)
 	}
 	if len(s3m.Objects()) != 0 || len(s3m.Uploads()) != 0 {

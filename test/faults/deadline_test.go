@@ -31,7 +31,7 @@ func TestDeadline(t *testing.T) {
 			name:    "the second Query page is slower than the deadline",
 			user:    bigUser,
 			ddb:     []fp.Rule{{Op: "Query", Skip: 1, Fault: fp.Delay(stall)}},
-			wantMsg: []string{"deadline", "items written from 1 pages", "margin 1.5s"},
+			wantMsg: []string{"deadline", "items written from 1 page;", "margin 1.5s"},
 		},
 		{
 			name:    "the first Query page is slower than the deadline",

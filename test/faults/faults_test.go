@@ -52,7 +52,7 @@ func TestFaultMatrix(t *testing.T) {
 			user:     bigUser,
 			ddb:      []fp.Rule{{Op: "Query", Skip: 1, Fault: fp.Error(400, "ProvisionedThroughputExceededException", "throughput exceeded")}},
 			wantType: "TransientStepError",
-			wantMsg:  []string{"table {table}", "page 2", "ProvisionedThroughputExceededException", "items written from 1 pages"},
+			wantMsg:  []string{"table {table}", "page 2", "ProvisionedThroughputExceededException", "items written from 1 page;"},
 			check:    wantAttempts("Query", 1+awsenv.MaxAttempts),
 		},
 		{

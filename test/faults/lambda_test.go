@@ -53,7 +53,7 @@ func TestLambdaNeverTimesOut(t *testing.T) {
 	if reply.ErrorType != "TransientStepError" || strings.Contains(string(body), "Task timed out") {
 		t.Fatalf("reply after %s = %s, want a TransientStepError\nlambda log:\n%s", took, body, stack.Log("lambda"))
 	}
-	checkMessage(t, reply.ErrorMessage, "deadline", "items written from 1 pages")
+	checkMessage(t, reply.ErrorMessage, "deadline", "items written from 1 page;")
 	if n := px.Count("Query"); n < 2 {
 		t.Errorf("%d Query requests at the proxy, want 2: the function did not use AWS_ENDPOINT_URL_DYNAMODB from the extra env", n)
 	}
