@@ -498,6 +498,11 @@ func (p *pipeline) finish() (*Result, error) {
 	res := &Result{Object: *obj, Items: p.st.items, Pages: p.st.pages, Truncated: p.qres.Truncated,
 		LastEvaluatedKey: p.qres.LastEvaluatedKey, Offloaded: p.st.offloaded}
 	p.tag(obj, res)
+	if p.opts.From != nil {
+		if err := dropStates(p.upload, p.s3, &p.cfg.Destination, p.opts.RunID); err != nil {
+			p.log.Warn("continuation state objects left", "error", err.Error())
+		}
+	}
 	return res, nil
 }
 
@@ -535,6 +540,11 @@ func (p *pipeline) fail(stage Stage, err error) (*Result, error) {
 	defer cancel()
 	if p.w != nil {
 		e.AbortErr = p.w.Abort(ctx)
+	}
+	if p.opts.From != nil {
+		if err := dropStates(ctx, p.s3, &p.cfg.Destination, p.opts.RunID); err != nil {
+			p.log.Warn("continuation state objects left", "error", err.Error())
+		}
 	}
 	switch {
 	case p.off != nil && p.opts.From != nil:

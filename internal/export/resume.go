@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
@@ -25,6 +28,7 @@ import (
 // invocation reads back.
 type S3 interface {
 	upload.API
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 	PutObjectTagging(ctx context.Context, in *s3.PutObjectTaggingInput, optFns ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error)
 	GetObjectTagging(ctx context.Context, in *s3.GetObjectTaggingInput, optFns ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
 }
@@ -144,13 +148,23 @@ func (p *pipeline) tag(obj *upload.Object, res *Result) {
 // upload but whose reply was lost: the object is this export's, and its
 // tags say what it holds.
 func (p *pipeline) completed(obj upload.Object) (*Result, error) {
+	res, err := readCompleted(p.upload, p.s3, obj)
+	if err != nil {
+		return nil, p.newError(StageUpload, err)
+	}
+	p.log.Info("the manifest was completed by an earlier invocation", "items", res.Items)
+	return res, nil
+}
+
+// readCompleted reads what a completed manifest holds from its tags.
+func readCompleted(ctx context.Context, s3c S3, obj upload.Object) (*Result, error) {
 	in := &s3.GetObjectTaggingInput{Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key)}
 	if obj.VersionID != "" {
 		in.VersionId = aws.String(obj.VersionID)
 	}
-	out, err := p.s3.GetObjectTagging(p.upload, in)
+	out, err := s3c.GetObjectTagging(ctx, in)
 	if err != nil {
-		return nil, p.newError(StageUpload, fmt.Errorf("the manifest was completed by an earlier invocation; reading its tags: %w", err))
+		return nil, fmt.Errorf("the manifest was completed by an earlier invocation; reading its tags: %w", err)
 	}
 	res := &Result{Object: obj, Items: -1}
 	for _, t := range out.TagSet {
@@ -165,10 +179,133 @@ func (p *pipeline) completed(obj upload.Object) (*Result, error) {
 		}
 	}
 	if res.Items < 0 {
-		return nil, p.newError(StageUpload, errors.New("the manifest was completed by an earlier invocation, but its itemCount tag is missing"))
+		return nil, errors.New("the manifest was completed by an earlier invocation, but its itemCount tag is missing")
 	}
-	p.log.Info("the manifest was completed by an earlier invocation", "items", res.Items)
 	return res, nil
+}
+
+// sidePrefix is where an export's side objects live, beside its manifest:
+// the writer's tails, and a continuation's state when it does not fit in
+// a token.
+func sidePrefix(d *config.Destination, exportID string) string {
+	return d.Key + ".resume/" + exportID + "/"
+}
+
+// HandOn returns the continuation to hand on for next: its token, or, when
+// the state does not fit in one (long keys), a token naming an object
+// beside the upload that holds it.
+func HandOn(ctx context.Context, s3c S3, cfg *config.Config, next *resume.Token) (string, error) {
+	tok, err := next.Encode()
+	if !errors.Is(err, resume.ErrTooLarge) {
+		return tok, err
+	}
+	b, err := next.Marshal()
+	if err != nil {
+		return "", err
+	}
+	d := &cfg.Destination
+	key := fmt.Sprintf("%sstate.%d.json", sidePrefix(d, next.Export), next.Seq)
+	o := objectOptions(d, d.BucketName)
+	in := &s3.PutObjectInput{Bucket: aws.String(d.BucketName), Key: aws.String(key), Body: bytes.NewReader(b),
+		ContentLength: aws.Int64(int64(len(b))), ContentType: aws.String("application/json"),
+		ServerSideEncryption: o.sse, Tagging: aws.String(upload.SideObjectTag)}
+	if o.kmsKeyID != "" {
+		in.SSEKMSKeyId = aws.String(o.kmsKeyID)
+	}
+	if o.owner != "" {
+		in.ExpectedBucketOwner = aws.String(o.owner)
+	}
+	if _, err := s3c.PutObject(ctx, in); err != nil {
+		return "", fmt.Errorf("writing the continuation's state to s3://%s/%s: %w", d.BucketName, key, err)
+	}
+	return (&resume.Token{Export: next.Export, Config: next.Config, StateKey: key}).Encode()
+}
+
+// CompletedError is what LoadState returns when the continuation's state
+// is gone because the export was completed (the last reply was lost).
+type CompletedError struct{ Result *Result }
+
+func (e *CompletedError) Error() string { return "the export was already completed" }
+
+// LoadState returns the continuation tok stands for: tok itself, or the
+// state held in the object it names. A state object that is gone is an
+// export completed before (*CompletedError) or given up (ErrUploadGone).
+func LoadState(ctx context.Context, s3c S3, cfg *config.Config, tok *resume.Token) (*resume.Token, error) {
+	if tok.StateKey == "" {
+		return tok, nil
+	}
+	d := &cfg.Destination
+	if !strings.HasPrefix(tok.StateKey, sidePrefix(d, tok.Export)) {
+		return nil, fmt.Errorf("%w: it names a state object that is not this export's", ErrBadContinuation)
+	}
+	in := &s3.GetObjectInput{Bucket: aws.String(d.BucketName), Key: aws.String(tok.StateKey)}
+	if o := objectOptions(d, d.BucketName); o.owner != "" {
+		in.ExpectedBucketOwner = aws.String(o.owner)
+	}
+	out, err := s3c.GetObject(ctx, in)
+	var nsk *s3types.NoSuchKey
+	if errors.As(err, &nsk) || isCode(err, "NoSuchKey") {
+		return nil, gone(ctx, s3c, d, tok.Export)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the continuation's state from s3://%s/%s: %w", d.BucketName, tok.StateKey, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(out.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading the continuation's state from s3://%s/%s: %w", d.BucketName, tok.StateKey, err)
+	}
+	full, err := resume.Unmarshal(b)
+	if err != nil || full.Export != tok.Export || full.Config != tok.Config || full.StateKey != "" {
+		return nil, fmt.Errorf("%w: its state object s3://%s/%s does not match it", ErrBadContinuation, d.BucketName, tok.StateKey)
+	}
+	return full, nil
+}
+
+// gone explains a continuation whose state object is gone: the manifest
+// at the key is this export's (completed), or the export was given up.
+func gone(ctx context.Context, s3c S3, d *config.Destination, exportID string) error {
+	in := &s3.HeadObjectInput{Bucket: aws.String(d.BucketName), Key: aws.String(d.Key)}
+	if o := objectOptions(d, d.BucketName); o.owner != "" {
+		in.ExpectedBucketOwner = aws.String(o.owner)
+	}
+	out, err := s3c.HeadObject(ctx, in)
+	if err == nil && out.Metadata[upload.ExportIDMetadata] == exportID {
+		obj := upload.Object{Bucket: d.BucketName, Key: d.Key, VersionID: aws.ToString(out.VersionId), Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag)}
+		res, err := readCompleted(ctx, s3c, obj)
+		if err != nil {
+			return err
+		}
+		return &CompletedError{Result: res}
+	}
+	return fmt.Errorf("%w (its state object is gone)", upload.ErrUploadGone)
+}
+
+// dropStates deletes the continuation state objects of the export, if
+// any were written; a failure is only logged by the caller.
+func dropStates(ctx context.Context, s3c S3, d *config.Destination, exportID string) error {
+	prefix := sidePrefix(d, exportID) + "state."
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(d.BucketName), Prefix: aws.String(prefix)}
+	if o := objectOptions(d, d.BucketName); o.owner != "" {
+		in.ExpectedBucketOwner = aws.String(o.owner)
+	}
+	out, err := s3c.ListObjectsV2(ctx, in)
+	if err != nil || len(out.Contents) == 0 {
+		return err
+	}
+	var keys []string
+	for _, o := range out.Contents {
+		keys = append(keys, aws.ToString(o.Key))
+	}
+	if _, failed := deleteKeys(ctx, s3c, d, d.BucketName, keys); failed > 0 {
+		return fmt.Errorf("%d continuation state objects under s3://%s/%s could not be deleted", failed, d.BucketName, prefix)
+	}
+	return nil
+}
+
+func isCode(err error, code string) bool {
+	var api smithy.APIError
+	return errors.As(err, &api) && api.ErrorCode() == code
 }
 
 // Cancelled is what Cancel removed.
@@ -188,6 +325,9 @@ func Cancel(ctx context.Context, s3c S3, off Offload, cfg *config.Config, from *
 		return nil, fmt.Errorf("%w: its upload state: %v", ErrBadContinuation, err)
 	}
 	if err := upload.Cancel(ctx, s3c, manifestTarget(&cfg.Destination, from.Export), st); err != nil {
+		return nil, err
+	}
+	if err := dropStates(ctx, s3c, &cfg.Destination, from.Export); err != nil {
 		return nil, err
 	}
 	c := &Cancelled{Items: from.Items}

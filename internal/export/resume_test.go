@@ -2,6 +2,7 @@ package export
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -9,13 +10,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/resume"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbwire"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/s3mem"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
 )
 
 // keyedDB is a sorted partition of n items that pages on the key as
@@ -278,5 +283,61 @@ func TestCancel(t *testing.T) {
 	}
 	if len(off.objects) != 0 || len(s3c.Objects()) != 0 || len(s3c.Uploads()) != 0 {
 		t.Errorf("after the cancel: %d offloaded, %d objects, uploads %v", len(off.objects), len(s3c.Objects()), s3c.Uploads())
+	}
+}
+
+// A continuation whose keys do not fit in a token is kept in a state object
+// beside the upload, read back by the next invocation, deleted with the
+// export, and, once gone, tells a completed export from one given up.
+func TestStateObject(t *testing.T) {
+	ctx := context.Background()
+	s3c := &s3mem.S3{}
+	cfg := testConfig()
+	cfg.Resumable = true
+	r := rand.New(rand.NewPCG(3, 4))
+	var key strings.Builder
+	for range 6000 {
+		key.WriteByte(byte('a' + r.IntN(26)))
+	}
+	next := &resume.Token{Export: "e", Config: "d", Seq: 3, Items: 5, Pages: 2,
+		Key: []byte(`{"k":{"S":"` + key.String() + `"}}`), Upload: []byte(`{"uploadId":"u"}`)}
+	tok, err := HandOn(ctx, s3c, cfg, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := resume.Decode(tok)
+	if err != nil || small.StateKey != "m.jsonl.resume/e/state.3.json" || len(tok) > 200 {
+		t.Fatalf("token %q (%v): want a small one naming the state object", tok, err)
+	}
+	if o := s3c.Object(small.StateKey); o == nil || o.Tags != "ddb-query-to-s3-manifest=resume-side-object" {
+		t.Fatalf("state object %+v, want one tagged as a side object", o)
+	}
+	full, err := LoadState(ctx, s3c, cfg, small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(next, full); diff != "" {
+		t.Errorf("state read back (-want +got):\n%s", diff)
+	}
+	other := *small
+	other.StateKey = "m.jsonl.resume/x/state.3.json"
+	if _, err := LoadState(ctx, s3c, cfg, &other); !errors.Is(err, ErrBadContinuation) {
+		t.Errorf("another export's state object: %v, want ErrBadContinuation", err)
+	}
+
+	if err := dropStates(ctx, s3c, &cfg.Destination, "e"); err != nil || len(s3c.Objects()) != 0 {
+		t.Fatalf("dropStates: %v, objects left %v", err, s3c.Objects())
+	}
+	if _, err := LoadState(ctx, s3c, cfg, small); !errors.Is(err, upload.ErrUploadGone) {
+		t.Errorf("state gone, no manifest: %v, want ErrUploadGone", err)
+	}
+	// The export completed (its last reply lost): the manifest is its own.
+	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("m.jsonl"),
+		Body: strings.NewReader("{}\n"), Metadata: map[string]string{upload.ExportIDMetadata: "e"}, Tagging: aws.String("itemCount=7&itemsOffloaded=0")}); err != nil {
+		t.Fatal(err)
+	}
+	var done *CompletedError
+	if _, err := LoadState(ctx, s3c, cfg, small); !errors.As(err, &done) || done.Result.Items != 7 {
+		t.Errorf("state gone, manifest completed: %v, want a CompletedError with 7 items", err)
 	}
 }

@@ -153,6 +153,11 @@ func (f *fakeS3) GetObjectTagging(context.Context, *s3.GetObjectTaggingInput, ..
 	return nil, deniedError("s3.GetObjectTagging", "AccessDenied")
 }
 
+func (f *fakeS3) ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	f.record("ListObjectsV2")
+	return nil, deniedError("s3.ListObjectsV2", "AccessDenied")
+}
+
 // deniedError is a permanent API error as the SDK returns it: an
 // OperationError around an APIError.
 func deniedError(op, code string) error {

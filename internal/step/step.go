@@ -151,6 +151,15 @@ func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event
 	if err != nil {
 		return nil, err
 	}
+	if from != nil {
+		var done *export.CompletedError
+		switch from, err = export.LoadState(ctx, h.d.S3, cfg, from); {
+		case errors.As(err, &done):
+			return h.output(cfg, done.Result, h.d.Logger), nil
+		case err != nil:
+			return nil, Classify(explain(fmt.Errorf("continuation: %w", err), cfg))
+		}
+	}
 	log := h.d.Logger.With("shape", ev.Shape.String(), "table", cfg.Query.TableName, "index", cfg.Query.IndexName,
 		"bucket", cfg.Destination.BucketName, "key", cfg.Destination.Key)
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
@@ -181,32 +190,15 @@ func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event
 	if err != nil {
 		return nil, Classify(explain(err, cfg))
 	}
-	out := &Output{ItemCount: res.Items, SizeBytes: res.Object.Size, Truncated: res.Truncated}
-	out.Manifest.Pointer = Pointer{Bucket: res.Object.Bucket, Key: res.Object.Key, VersionID: res.Object.VersionID}
-	if cfg.Resumable {
-		complete := res.Next == nil
-		out.Complete = &complete
-	}
+	out := h.output(cfg, res, log)
 	if res.Next != nil {
-		if out.Continuation, err = h.handOn(res.Next); err != nil {
-			return nil, &PermanentStepError{Message: "continuation: " + err.Error() + "; the query's keys are too long for a resumable export"}
+		cctx, stop := policy.Cleanup(ctx) // past the margin: what is left of the invocation
+		defer stop()
+		if out.Continuation, err = export.HandOn(cctx, h.d.S3, cfg, res.Next); err != nil {
+			return nil, Classify(fmt.Errorf("continuation: %w", err))
 		}
 		log.Info("continues", "items", res.Items, "bytes", res.Object.Size, "pages", res.Pages, "elapsed", time.Since(start).Round(time.Millisecond).String())
-		if cfg.EnableItemOffloading {
-			out.ItemsOffloaded = &res.Offloaded
-		}
 		return out, nil
-	}
-	if cfg.EnableItemOffloading {
-		out.ItemsOffloaded = &res.Offloaded
-	}
-	if res.Truncated && len(res.LastEvaluatedKey) > 0 {
-		// The manifest is written: nothing after this may fail the step.
-		if b, err := lines.AppendDynamoJSON(nil, res.LastEvaluatedKey); err == nil {
-			out.LastEvaluatedKey = b
-		} else {
-			log.Error("lastEvaluatedKey not encodable", "error", err.Error())
-		}
 	}
 	el := time.Since(start)
 	log.Info("done", "items", res.Items, "bytes", res.Object.Size, "pages", res.Pages, "truncated", res.Truncated,
@@ -237,6 +229,29 @@ func renderError(err error) error {
 	return &PermanentStepError{Message: "template: " + err.Error()}
 }
 
+// output is the reply for what an export wrote (or, with res.Next, has
+// written so far).
+func (h *Handler) output(cfg *config.Config, res *export.Result, log *slog.Logger) *Output {
+	out := &Output{ItemCount: res.Items, SizeBytes: res.Object.Size, Truncated: res.Truncated}
+	out.Manifest.Pointer = Pointer{Bucket: res.Object.Bucket, Key: res.Object.Key, VersionID: res.Object.VersionID}
+	if cfg.Resumable {
+		complete := res.Next == nil
+		out.Complete = &complete
+	}
+	if cfg.EnableItemOffloading {
+		out.ItemsOffloaded = &res.Offloaded
+	}
+	if res.Truncated && len(res.LastEvaluatedKey) > 0 {
+		// The manifest is written: nothing after this may fail the step.
+		if b, err := lines.AppendDynamoJSON(nil, res.LastEvaluatedKey); err == nil {
+			out.LastEvaluatedKey = b
+		} else {
+			log.Error("lastEvaluatedKey not encodable", "error", err.Error())
+		}
+	}
+	return out
+}
+
 // continuation is the export ev goes on from, checked against cfg; nil: it
 // starts. A continuation that cannot be used is a PermanentStepError naming
 // it, and nothing is touched.
@@ -254,9 +269,6 @@ func continuation(ev *Event, cfg *config.Config) (*resume.Token, error) {
 	if err != nil {
 		return nil, &PermanentStepError{Message: "continuation: " + err.Error()}
 	}
-	if tok.StateKey != "" {
-		return nil, &PermanentStepError{Message: "continuation: names a state object, which this version does not write"}
-	}
 	if tok.Config != cfg.Digest {
 		return nil, &PermanentStepError{Message: "continuation: it was made for another config or destination (it is bound to the rendered " +
 			"config it started with); send it with the same event, or cancel it with that event and \"cancel\": true"}
@@ -264,10 +276,6 @@ func continuation(ev *Event, cfg *config.Config) (*resume.Token, error) {
 	return tok, nil
 }
 
-// handOn encodes the continuation of an export that is not done.
-func (h *Handler) handOn(next *resume.Token) (string, error) {
-	return next.Encode()
-}
 
 // invocation numbers the invocations of one export from 1.
 func invocation(from *resume.Token) int {
