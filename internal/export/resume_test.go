@@ -231,7 +231,7 @@ func firstDiff(a, b string) int {
 // reply was lost: the retry, with the same continuation, replies the
 // completed manifest from its tags.
 func TestResumableLostLastReply(t *testing.T) {
-	db := newKeyedDB(600, 100, 1500, 1500, 5*time.Millisecond)
+	db := newKeyedDB(600, 100, 1500, 1500, 100*time.Millisecond)
 	s3c := &s3mem.S3{}
 	cfg := testConfig()
 	cfg.Resumable, cfg.Digest = true, "d"
