@@ -23,6 +23,7 @@ import (
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/render"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/resume"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
 )
 
 // Deps are the handler's collaborators, built once per process.
@@ -156,6 +157,11 @@ func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event
 		switch from, err = export.LoadState(ctx, h.d.S3, cfg, from); {
 		case errors.As(err, &done):
 			return h.output(cfg, done.Result, h.d.Logger), nil
+		case ev.Cancel && errors.Is(err, upload.ErrUploadGone):
+			// Cancelled before: its state object went with it.
+			out := &Output{Cancelled: true}
+			out.Manifest.Pointer = Pointer{Bucket: cfg.Destination.BucketName, Key: cfg.Destination.Key}
+			return out, nil
 		case err != nil:
 			return nil, Classify(explain(fmt.Errorf("continuation: %w", err), cfg))
 		}
@@ -275,7 +281,6 @@ func continuation(ev *Event, cfg *config.Config) (*resume.Token, error) {
 	}
 	return tok, nil
 }
-
 
 // invocation numbers the invocations of one export from 1.
 func invocation(from *resume.Token) int {
