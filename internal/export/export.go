@@ -135,7 +135,9 @@ type Error struct {
 	// Kept: the upload and what the continuation needs were kept for a
 	// retry of the same continuation.
 	Kept bool
-	Err  error
+	// Untouched: the export failed before it wrote or changed anything.
+	Untouched bool
+	Err       error
 }
 
 func (e *Error) Error() string {
@@ -145,7 +147,9 @@ func (e *Error) Error() string {
 	}
 	msg := fmt.Sprintf("%v (exporting %s to s3://%s/%s: %s written from %s; ",
 		e.Err, where, e.Bucket, e.Key, count(e.Items, "item"), count(int64(e.Pages), "page"))
-	if e.Kept {
+	if e.Untouched {
+		msg += "nothing was written or changed"
+	} else if e.Kept {
 		msg += "the upload is kept: a retry with the same continuation goes on from it"
 	} else if e.AbortErr != nil {
 		msg += fmt.Sprintf("no manifest was written, but the upload may still be open: %v", e.AbortErr)
@@ -303,6 +307,7 @@ func (p *pipeline) open() error {
 	}
 	uopts := p.opts.Upload
 	uopts.Cleanup = p.policy.Cleanup
+	uopts.KeepOpen = p.opts.From != nil // a retry of the same continuation goes on
 	target := manifestTarget(&p.cfg.Destination, p.opts.RunID)
 	var w *upload.Writer
 	var err error
@@ -312,7 +317,9 @@ func (p *pipeline) open() error {
 		w, err = upload.New(p.upload, p.s3, target, uopts)
 	}
 	if err != nil {
-		return p.newError(StageUpload, err)
+		e := p.newError(StageUpload, err)
+		e.Untouched = true
+		return e
 	}
 	p.w = w
 	p.bw = bufio.NewWriterSize(p.w, writeBufferSize)
@@ -497,9 +504,11 @@ func (p *pipeline) finish() (*Result, error) {
 	}
 	res := &Result{Object: *obj, Items: p.st.items, Pages: p.st.pages, Truncated: p.qres.Truncated,
 		LastEvaluatedKey: p.qres.LastEvaluatedKey, Offloaded: p.st.offloaded}
-	p.tag(obj, res)
+	cctx, cancel := p.policy.Cleanup(p.ctx) // Close may have settled past the upload's deadline
+	defer cancel()
+	p.tag(cctx, obj, res)
 	if p.opts.From != nil {
-		if err := dropStates(p.upload, p.s3, &p.cfg.Destination, p.opts.RunID); err != nil {
+		if err := dropStates(cctx, p.s3, &p.cfg.Destination, p.opts.RunID); err != nil {
 			p.log.Warn("continuation state objects left", "error", err.Error())
 		}
 	}

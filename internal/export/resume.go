@@ -71,9 +71,14 @@ func (p *pipeline) resume(target upload.Target, uopts upload.Options) (*upload.W
 	}
 	if cfg.Query.Limit > 0 {
 		if cfg.Query.Limit -= from.Items; cfg.Query.Limit <= 0 {
+			// The limit was reached in an earlier invocation: the reply
+			// says so as one invocation's would.
 			p.queryDone = true
+			p.qres.Truncated = cfg.Query.ExclusiveStartKey != nil
+			p.qres.LastEvaluatedKey = cfg.Query.ExclusiveStartKey
 		}
 	}
+	uopts.PartSize = 0 // the state's: a deployment may have changed the setting meanwhile
 	return upload.Resume(p.upload, p.s3, target, st, uopts)
 }
 
@@ -124,7 +129,7 @@ func (p *pipeline) suspend() (*Result, error) {
 // tag writes what the completed manifest holds into its tags, so that a
 // retry of the last invocation (whose reply was lost) can say it. The
 // manifest is written: a failure here is only logged.
-func (p *pipeline) tag(obj *upload.Object, res *Result) {
+func (p *pipeline) tag(ctx context.Context, obj *upload.Object, res *Result) {
 	tags := []s3types.Tag{
 		{Key: aws.String(tagItems), Value: aws.String(strconv.FormatInt(res.Items, 10))},
 		{Key: aws.String(tagOffloaded), Value: aws.String(strconv.FormatInt(res.Offloaded, 10))},
@@ -139,7 +144,7 @@ func (p *pipeline) tag(obj *upload.Object, res *Result) {
 	if o := objectOptions(&p.cfg.Destination, obj.Bucket); o.owner != "" {
 		in.ExpectedBucketOwner = aws.String(o.owner)
 	}
-	if _, err := p.s3.PutObjectTagging(p.upload, in); err != nil {
+	if _, err := p.s3.PutObjectTagging(ctx, in); err != nil {
 		p.log.Warn("could not tag the manifest with its item count", "error", err.Error())
 	}
 }
@@ -270,6 +275,10 @@ func gone(ctx context.Context, s3c S3, d *config.Destination, exportID string) e
 		in.ExpectedBucketOwner = aws.String(o.owner)
 	}
 	out, err := s3c.HeadObject(ctx, in)
+	var nf *s3types.NotFound
+	if err != nil && !errors.As(err, &nf) && !isCode(err, "NotFound") && !isCode(err, "NoSuchKey") {
+		return fmt.Errorf("the continuation's state object is gone, and the key could not be checked: %w", err)
+	}
 	if err == nil && out.Metadata[upload.ExportIDMetadata] == exportID {
 		obj := upload.Object{Bucket: d.BucketName, Key: d.Key, VersionID: aws.ToString(out.VersionId), Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag)}
 		res, err := readCompleted(ctx, s3c, obj)
@@ -312,6 +321,9 @@ func isCode(err error, code string) bool {
 type Cancelled struct {
 	Items                       int64 // lines the export had written
 	OffloadDeleted, OffloadLeft int
+	// Completed, when set, is an export its last invocation completed
+	// (its reply was lost): nothing was removed.
+	Completed *Result
 }
 
 // Cancel gives up the resumable export from describes: it aborts the
@@ -324,10 +336,15 @@ func Cancel(ctx context.Context, s3c S3, off Offload, cfg *config.Config, from *
 	if err := json.Unmarshal(from.Upload, &st); err != nil {
 		return nil, fmt.Errorf("%w: its upload state: %v", ErrBadContinuation, err)
 	}
-	if err := upload.Cancel(ctx, s3c, manifestTarget(&cfg.Destination, from.Export), st); err != nil {
+	// A manifest the export completed stays, with what it points to.
+	var done *CompletedError
+	switch err := gone(ctx, s3c, &cfg.Destination, from.Export); {
+	case errors.As(err, &done):
+		return &Cancelled{Completed: done.Result}, nil
+	case !errors.Is(err, upload.ErrUploadGone):
 		return nil, err
 	}
-	if err := dropStates(ctx, s3c, &cfg.Destination, from.Export); err != nil {
+	if err := upload.Cancel(ctx, s3c, manifestTarget(&cfg.Destination, from.Export), st); err != nil {
 		return nil, err
 	}
 	c := &Cancelled{Items: from.Items}
@@ -336,6 +353,12 @@ func Cancel(ctx context.Context, s3c S3, off Offload, cfg *config.Config, from *
 			off.Bucket = cfg.Destination.BucketName
 		}
 		c.OffloadDeleted, c.OffloadLeft = deletePrefix(ctx, off.API, &cfg.Destination, off.Bucket, off.Prefix)
+	}
+	if c.OffloadLeft == 0 {
+		// Last: a cancel that must be sent again still finds its state.
+		if err := dropStates(ctx, s3c, &cfg.Destination, from.Export); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }

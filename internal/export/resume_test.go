@@ -352,3 +352,98 @@ func TestStateObject(t *testing.T) {
 		t.Errorf("state gone, manifest completed: %v, want a CompletedError with 7 items", err)
 	}
 }
+
+// The last Complete of a resumed export fails where it may or may not have
+// happened (a 503): the upload is kept, and the retry of the same
+// continuation completes the manifest.
+func TestResumableCompleteFailsThenRetried(t *testing.T) {
+	db := newKeyedDB(600, 100, 1500, 1500, 100*time.Millisecond)
+	failed := false
+	s3c := &s3mem.S3{Hook: func(_ context.Context, op, _ string) error {
+		if op == "CompleteMultipartUpload" && !failed {
+			failed = true
+			return s3mem.APIError("ServiceUnavailable")
+		}
+		return nil
+	}}
+	cfg := testConfig()
+	cfg.Resumable, cfg.Digest = true, "d"
+	ctx, cancel := context.WithTimeout(context.Background(), 1300*time.Millisecond)
+	res, err := Run(ctx, db, s3c, cfg, Options{Resumable: true, Digest: "d", RunID: "r", DeadlineMargin: time.Second})
+	cancel()
+	if err != nil || res.Next == nil {
+		t.Fatalf("first invocation: %v, %+v; want a continuation", err, res)
+	}
+	from := res.Next
+	_, err = Run(context.Background(), db, s3c, cfg, Options{Resumable: true, Digest: "d", From: from, Retryable: func(error) bool { return true }})
+	var e *Error
+	if !errors.As(err, &e) || !e.Kept || !failed {
+		t.Fatalf("second invocation: %v, want a kept failure of the Complete", err)
+	}
+	done, err := Run(context.Background(), db, s3c, cfg, Options{Resumable: true, Digest: "d", From: from})
+	if err != nil || done.Next != nil || done.Items != 600 {
+		t.Fatalf("retry: %v, %+v; want 600 items, complete", err, done)
+	}
+	if got := testenvLines(s3c.Objects()["m.jsonl"]); got != 600 {
+		t.Errorf("%d lines, want 600", got)
+	}
+}
+
+func testenvLines(s string) int { return strings.Count(s, "\n") }
+
+// The lost last reply of an export whose earlier invocations wrote nothing
+// to S3: the retry finds the completed manifest by its key, and does not
+// export again.
+func TestResumableLostLastReplyNothingBefore(t *testing.T) {
+	db := newKeyedDB(300, 100, 100, 100, 400*time.Millisecond)
+	s3c := &s3mem.S3{}
+	cfg := testConfig()
+	cfg.Resumable, cfg.Digest = true, "d"
+	ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
+	res, err := Run(ctx, db, s3c, cfg, Options{Resumable: true, Digest: "d", RunID: "r", DeadlineMargin: time.Second})
+	cancel()
+	if err != nil || res.Next == nil || res.Items != 0 {
+		t.Fatalf("first invocation: %v, %+v; want a continuation with nothing written", err, res)
+	}
+	from := res.Next
+	done, err := Run(context.Background(), db, s3c, cfg, Options{Resumable: true, Digest: "d", From: from})
+	if err != nil || done.Next != nil {
+		t.Fatalf("second invocation: %v", err)
+	}
+	queries := s3c.Calls("CreateMultipartUpload")
+	again, err := Run(context.Background(), db, s3c, cfg, Options{Resumable: true, Digest: "d", From: from})
+	if err != nil || again.Items != done.Items || again.Object.Size != done.Object.Size {
+		t.Fatalf("retry: %v, %+v; want %+v", err, again, done)
+	}
+	if s3c.Calls("CreateMultipartUpload") != queries {
+		t.Error("the retry exported again")
+	}
+}
+
+// Cancelling an export that was completed (its last reply lost) leaves the
+// manifest and its offloaded items.
+func TestCancelCompleted(t *testing.T) {
+	db := newKeyedDB(700, 100, 1500, 4000, 100*time.Millisecond)
+	s3c := &s3mem.S3{}
+	off := &offloadS3{objects: map[string]bool{}}
+	offload := Offload{API: off, Threshold: 3500, Prefix: "items/r/"}
+	cfg := testConfig()
+	cfg.Resumable, cfg.Digest, cfg.EnableItemOffloading = true, "d", true
+	ctx, cancel := context.WithTimeout(context.Background(), 1300*time.Millisecond)
+	res, err := Run(ctx, db, s3c, cfg, Options{Resumable: true, Digest: "d", RunID: "r", Offload: offload, DeadlineMargin: time.Second})
+	cancel()
+	if err != nil || res.Next == nil {
+		t.Fatalf("first invocation: %v, %+v", err, res)
+	}
+	if _, err := Run(context.Background(), db, s3c, cfg, Options{Resumable: true, Digest: "d", From: res.Next, Offload: offload}); err != nil {
+		t.Fatal(err)
+	}
+	n := len(off.objects)
+	c, err := Cancel(context.Background(), s3c, offload, cfg, res.Next)
+	if err != nil || c.Completed == nil || c.Completed.Items != 700 {
+		t.Fatalf("cancel: %v, %+v; want the completed export", err, c)
+	}
+	if s3c.Object("m.jsonl") == nil || len(off.objects) != n || n == 0 {
+		t.Errorf("cancel of a completed export removed things: manifest %v, offloaded %d of %d", s3c.Object("m.jsonl") != nil, len(off.objects), n)
+	}
+}

@@ -212,3 +212,17 @@ func TestClassifyKeepsTheChain(t *testing.T) {
 		t.Errorf("Classify(...) = %#v: the chain to upload.ErrTooLarge and *export.Error is lost", got)
 	}
 }
+
+// A continuation that cannot go on is permanent: a retry sends the same one.
+func TestClassifyContinuations(t *testing.T) {
+	for _, err := range []error{
+		fmt.Errorf("continuation: %w", fmt.Errorf("%w (its state object is gone)", upload.ErrUploadGone)),
+		fmt.Errorf("continuation: %w: its upload state: bad", export.ErrBadContinuation),
+		&export.Error{Stage: export.StageUpload, Err: &upload.Error{Op: "Resume", Err: errors.New("invalid state")}},
+	} {
+		var pe *step.PermanentStepError
+		if got := step.Classify(err); !errors.As(got, &pe) {
+			t.Errorf("Classify(%v) = %T, want *PermanentStepError", err, got)
+		}
+	}
+}

@@ -116,6 +116,11 @@ func errorKind(err error) (transient, known bool) {
 	if errors.As(err, &ee) && ee.Stage == export.StageEncode || errors.Is(err, upload.ErrTooLarge) {
 		return false, true
 	}
+	// A continuation that cannot go on: no retry makes it.
+	var ue *upload.Error
+	if errors.Is(err, upload.ErrUploadGone) || errors.Is(err, export.ErrBadContinuation) || errors.As(err, &ue) && ue.Op == "Resume" {
+		return false, true
+	}
 	if errors.Is(err, export.ErrDeadline) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return true, true
 	}

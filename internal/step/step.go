@@ -299,6 +299,10 @@ func (h *Handler) cancel(ctx context.Context, policy *deadline.Policy, cfg *conf
 	if err != nil {
 		return nil, Classify(fmt.Errorf("cancel: %w", err))
 	}
+	if c.Completed != nil {
+		log.Info("not cancelled: the export was completed before", "items", c.Completed.Items)
+		return h.output(cfg, c.Completed, log), nil
+	}
 	log.Info("cancelled", "items", c.Items, "offloadDeleted", c.OffloadDeleted, "offloadLeft", c.OffloadLeft)
 	if c.OffloadLeft > 0 {
 		return nil, &TransientStepError{Message: fmt.Sprintf("cancel: the upload was aborted, but %d offloaded item objects could not be deleted; cancel again", c.OffloadLeft)}

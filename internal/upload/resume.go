@@ -159,6 +159,13 @@ func Resume(ctx context.Context, api API, t Target, st State, opts Options) (*Wr
 			w.cancel()
 		}
 	}()
+	if st.UploadID == "" && st.TailSize == 0 {
+		// Nothing in S3 tells a completed export from one that wrote
+		// nothing yet, but the key.
+		if obj, ours, _ := w.lookOurs(ctx); ours {
+			return nil, w.errorf("Resume", "%w", &AlreadyCompleteError{Object: *obj})
+		}
+	}
 	if st.UploadID != "" {
 		if err := w.listParts(ctx, st.Parts); err != nil {
 			return nil, err

@@ -122,6 +122,11 @@ type Options struct {
 	// BinaryUnmarshaler (hash/crc64's digest does); its state rides in
 	// State.Hash.
 	Hash hash.Hash
+	// KeepOpen: a Complete that may or may not have taken effect keeps the
+	// upload (after checking the key) instead of aborting it, so that a
+	// retry from the last State goes on: its Resume finds the upload open,
+	// or completed. For exports that have a State to retry from.
+	KeepOpen bool
 }
 
 func (o Options) withDefaults() (Options, error) {

@@ -444,9 +444,16 @@ func (w *Writer) settle(ctx context.Context, err error) (*Object, error) {
 		return nil, cerr // refused: nothing happened
 	}
 	// It may or may not have happened: abort, so that it cannot happen
-	// later, then look.
+	// later, then look; or, with KeepOpen, look and keep it for a retry.
 	cctx, cancel := w.opts.Cleanup(ctx)
 	defer cancel()
+	if w.opts.KeepOpen {
+		if obj, ours, _ := w.lookOurs(cctx); ours {
+			w.dropSides(cctx)
+			return obj, nil
+		}
+		return nil, fmt.Errorf("%w; the upload is kept for a retry from the last state", cerr)
+	}
 	aerr := w.abortUpload(cctx)
 	obj, ours, herr := w.lookOurs(cctx)
 	if ours {
