@@ -258,7 +258,7 @@ func TestResumableLostLastReply(t *testing.T) {
 // TestCancel gives up a resumable export: no upload, no side object, no
 // offloaded item; a second cancel succeeds too.
 func TestCancel(t *testing.T) {
-	db := newKeyedDB(3000, 100, 3000, 4000, 5*time.Millisecond)
+	db := newKeyedDB(3000, 100, 3000, 4000, 20*time.Millisecond) // 31 pages: more than one invocation reads
 	s3c := &s3mem.S3{}
 	off := &offloadS3{objects: map[string]bool{}}
 	cfg := testConfig()
