@@ -16,6 +16,7 @@ package export
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -25,8 +26,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
@@ -218,13 +221,13 @@ type pipeline struct {
 
 	// work bounds the query: it ends at the policy's StopBy, or with the
 	// cause of a failure; no new item is offloaded after it. upload bounds
-	// the manifest's upload: the policy's FinishBy, by when it must be
-	// complete or suspended. offload bounds offloaded items' uploads: the
-	// same, but no other cancellation (an upload cancelled in flight may
-	// still land, so cleanup waits for each, then deletes).
-	work, offload, upload context.Context
-	cancel                context.CancelCauseFunc
-	stops                 []context.CancelFunc
+	// the manifest's upload and the offloaded items' uploads: the policy's
+	// FinishBy, by when they must be complete or suspended, and no other
+	// cancellation (an offload cancelled in flight may still land, so
+	// cleanup waits for each, then deletes).
+	work, upload context.Context
+	cancel       context.CancelCauseFunc
+	stops        []context.CancelFunc
 
 	w   *upload.Writer
 	bw  *bufio.Writer
@@ -276,10 +279,9 @@ func newPipeline(ctx context.Context, db query.API, s3 S3, cfg *config.Config, o
 		st: state{log: opts.Logger, start: now, lastLog: now}, engageAt: -1}
 	work, stopWork := p.policy.Work(ctx)
 	p.work, p.cancel = context.WithCancelCause(work)
-	var stopOffload, stopUpload context.CancelFunc
-	p.offload, stopOffload = p.policy.Finish(ctx)
+	var stopUpload context.CancelFunc
 	p.upload, stopUpload = p.policy.Finish(ctx)
-	p.stops = []context.CancelFunc{func() { p.cancel(context.Canceled) }, stopWork, stopOffload, stopUpload}
+	p.stops = []context.CancelFunc{func() { p.cancel(context.Canceled) }, stopWork, stopUpload}
 	p.pages = make(chan fetchedPage, opts.Prefetch)
 	p.free = make(chan *query.Capture, opts.Prefetch+2)
 	for range cap(p.free) {
@@ -448,7 +450,7 @@ func (p *pipeline) encodePage(tr *lines.Transcoder, wp *lines.Page, pg fetchedPa
 // is offloaded.
 func (p *pipeline) writeLine(line []byte) (Stage, error) {
 	if p.off != nil {
-		out, offloaded, err := p.off.maybe(p.offload, line, p.st.items)
+		out, offloaded, err := p.off.maybe(p.upload, line, p.st.items)
 		if err != nil {
 			return StageOffload, err
 		}
@@ -518,14 +520,7 @@ func (p *pipeline) finish() (*Result, error) {
 // fail stops the fetcher, aborts the upload and deletes what was offloaded,
 // under a cleanup budget that starts now, and describes the failure.
 func (p *pipeline) fail(stage Stage, err error) (*Result, error) {
-	p.cancel(err)
-	go func() {
-		for range p.pages { // let the fetcher finish
-		}
-	}()
-	if p.started {
-		<-p.fetched
-	}
+	p.stopFetcher(err)
 	e := p.newError(stage, err)
 	deadline := stage == StageDeadline || errors.Is(err, ErrDeadline) || p.stoppedByDeadline()
 	if deadline {
@@ -565,10 +560,23 @@ func (p *pipeline) fail(stage Stage, err error) (*Result, error) {
 	return nil, e
 }
 
+// stopFetcher stops the fetcher with cause and waits for it to end; the
+// pages it had fetched are dropped.
+func (p *pipeline) stopFetcher(cause error) {
+	p.cancel(cause)
+	go func() {
+		for range p.pages { // let the fetcher finish
+		}
+	}()
+	if p.started {
+		<-p.fetched
+	}
+}
+
 // stoppedByDeadline says whether one of the pipeline's contexts ended at
 // the policy's deadline (its failure may then only be the symptom).
 func (p *pipeline) stoppedByDeadline() bool {
-	for _, ctx := range []context.Context{p.work, p.offload, p.upload} {
+	for _, ctx := range []context.Context{p.work, p.upload} {
 		if errors.Is(context.Cause(ctx), ErrDeadline) {
 			return true
 		}
@@ -603,6 +611,20 @@ func objectOptions(d *config.Destination, bucket string) writeOptions {
 		return writeOptions{}
 	}
 	return writeOptions{sse: s3types.ServerSideEncryption(d.ServerSideEncryption), kmsKeyID: d.KMSKeyID, owner: d.ExpectedBucketOwner}
+}
+
+// put is the request that writes body, a JSON object the export makes (an
+// offloaded item, a continuation's state), to bucket/key.
+func (o writeOptions) put(bucket, key string, body []byte) *s3.PutObjectInput {
+	in := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), ContentType: aws.String("application/json"),
+		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), ServerSideEncryption: o.sse}
+	if o.kmsKeyID != "" {
+		in.SSEKMSKeyId = aws.String(o.kmsKeyID)
+	}
+	if o.owner != "" {
+		in.ExpectedBucketOwner = aws.String(o.owner)
+	}
+	return in
 }
 
 // NewRunID returns a random (version 4) UUID: the id of a run outside

@@ -81,15 +81,7 @@ func (f *offloader) maybe(ctx context.Context, line []byte, n int64) ([]byte, bo
 	}
 	key := f.o.Prefix + strconv.FormatInt(n, 10) + ".json"
 	body := bytes.Clone(line)
-	o := objectOptions(f.dest, f.o.Bucket)
-	in := &s3.PutObjectInput{Bucket: aws.String(f.o.Bucket), Key: aws.String(key), ContentType: aws.String("application/json"),
-		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), ServerSideEncryption: o.sse}
-	if o.kmsKeyID != "" {
-		in.SSEKMSKeyId = aws.String(o.kmsKeyID)
-	}
-	if o.owner != "" {
-		in.ExpectedBucketOwner = aws.String(o.owner)
-	}
+	in := objectOptions(f.dest, f.o.Bucket).put(f.o.Bucket, key, body)
 	select {
 	case f.sem <- struct{}{}:
 	case <-ctx.Done():

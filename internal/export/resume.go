@@ -88,12 +88,7 @@ func (p *pipeline) resume(target upload.Target, uopts upload.Options) (*upload.W
 // object, and the result carries the continuation. The pages fetched but
 // not written are read again by the next invocation.
 func (p *pipeline) suspend() (*Result, error) {
-	p.cancel(ErrDeadline)
-	go func() {
-		for range p.pages {
-		}
-	}()
-	<-p.fetched
+	p.stopFetcher(ErrDeadline)
 	if err := p.bw.Flush(); err != nil {
 		return p.fail(StageUpload, err)
 	}
@@ -210,16 +205,8 @@ func HandOn(ctx context.Context, s3c S3, cfg *config.Config, next *resume.Token)
 	}
 	d := &cfg.Destination
 	key := fmt.Sprintf("%sstate.%d.json", sidePrefix(d, next.Export), next.Seq)
-	o := objectOptions(d, d.BucketName)
-	in := &s3.PutObjectInput{Bucket: aws.String(d.BucketName), Key: aws.String(key), Body: bytes.NewReader(b),
-		ContentLength: aws.Int64(int64(len(b))), ContentType: aws.String("application/json"),
-		ServerSideEncryption: o.sse, Tagging: aws.String(upload.SideObjectTag)}
-	if o.kmsKeyID != "" {
-		in.SSEKMSKeyId = aws.String(o.kmsKeyID)
-	}
-	if o.owner != "" {
-		in.ExpectedBucketOwner = aws.String(o.owner)
-	}
+	in := objectOptions(d, d.BucketName).put(d.BucketName, key, b)
+	in.Tagging = aws.String(upload.SideObjectTag)
 	if _, err := s3c.PutObject(ctx, in); err != nil {
 		return "", fmt.Errorf("writing the continuation's state to s3://%s/%s: %w", d.BucketName, key, err)
 	}
@@ -270,18 +257,12 @@ func LoadState(ctx context.Context, s3c S3, cfg *config.Config, tok *resume.Toke
 // gone explains a continuation whose state object is gone: the manifest
 // at the key is this export's (completed), or the export was given up.
 func gone(ctx context.Context, s3c S3, d *config.Destination, exportID string) error {
-	in := &s3.HeadObjectInput{Bucket: aws.String(d.BucketName), Key: aws.String(d.Key)}
-	if o := objectOptions(d, d.BucketName); o.owner != "" {
-		in.ExpectedBucketOwner = aws.String(o.owner)
-	}
-	out, err := s3c.HeadObject(ctx, in)
-	var nf *s3types.NotFound
-	if err != nil && !errors.As(err, &nf) && !isCode(err, "NotFound") && !isCode(err, "NoSuchKey") {
-		return fmt.Errorf("the continuation's state object is gone, and the key could not be checked: %w", err)
-	}
-	if err == nil && out.Metadata[upload.ExportIDMetadata] == exportID {
-		obj := upload.Object{Bucket: d.BucketName, Key: d.Key, VersionID: aws.ToString(out.VersionId), Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag)}
-		res, err := readCompleted(ctx, s3c, obj)
+	obj, ours, err := upload.Lookup(ctx, s3c, manifestTarget(d, exportID), exportID)
+	switch {
+	case err != nil:
+		return fmt.Errorf("checking whether the export was completed: %w", err)
+	case ours:
+		res, err := readCompleted(ctx, s3c, *obj)
 		if err != nil {
 			return err
 		}

@@ -471,15 +471,18 @@ func (w *Writer) settle(ctx context.Context, err error) (*Object, error) {
 
 // lookOurs reports whether the key holds this export's object.
 func (w *Writer) lookOurs(ctx context.Context) (*Object, bool, error) {
-	return lookOurs(ctx, w.api, w.t, w.exportID)
+	return Lookup(ctx, w.api, w.t, w.exportID)
 }
 
-func lookOurs(ctx context.Context, api API, t Target, exportID string) (*Object, bool, error) {
+// Lookup reports whether t's key holds the object of export exportID (by
+// its ExportIDMetadata), and what it is. A missing key is not an error.
+func Lookup(ctx context.Context, api API, t Target, exportID string) (*Object, bool, error) {
 	out, err := api.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket: aws.String(t.Bucket), Key: aws.String(t.Key), ExpectedBucketOwner: owner(t),
 	})
 	if err != nil {
-		if httpStatus(err) == 404 {
+		var nf *types.NotFound
+		if httpStatus(err) == 404 || errors.As(err, &nf) {
 			return nil, false, nil
 		}
 		return nil, false, &Error{Op: "HeadObject", Bucket: t.Bucket, Key: t.Key, Err: err}
