@@ -69,15 +69,9 @@ type Options struct {
 	// manifest's metadata (upload.ExportIDMetadata). Empty: a new one.
 	// When From is set, From.Export is used instead: one export, one id.
 	RunID string
-	// Resumable: at the deadline margin the export hands back a
-	// continuation (Result.Next) instead of failing.
-	Resumable bool
 	// From is the continuation a resumable export goes on from; nil: it
 	// starts.
 	From *resume.Token
-	// Digest is the rendered config's digest (resume.Digest), which a
-	// continuation is bound to.
-	Digest string
 	// Retryable says whether a failure may pass on a retry. When From is
 	// set, such a failure keeps the upload, its side objects and the
 	// offloaded items, so that a retry of the same continuation goes on.
@@ -197,7 +191,7 @@ func Run(ctx context.Context, db query.API, s3 S3, cfg *config.Config, opts Opti
 	p.started = true
 	go p.fetch()
 	if stage, err := p.encode(); err != nil {
-		if p.opts.Resumable && p.stoppedByDeadline() && p.upload.Err() == nil {
+		if p.cfg.Resumable && p.stoppedByDeadline() && p.upload.Err() == nil {
 			return p.suspend()
 		}
 		return p.fail(stage, err)
@@ -529,7 +523,7 @@ func (p *pipeline) fail(stage Stage, err error) (*Result, error) {
 			err = ErrDeadline
 		}
 		hint := `set "resumable": true, which exports a query of any size across invocations, or use a smaller query.limit or a longer timeout`
-		if p.opts.Resumable {
+		if p.cfg.Resumable {
 			hint = "there was no time left to hand back a continuation; retry with the same event"
 		}
 		e.Err = fmt.Errorf("%w (%s left at start, margin %s); %s", err, p.policy.Left(), p.policy.Margin(), hint)

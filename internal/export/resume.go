@@ -101,7 +101,7 @@ func (p *pipeline) suspend() (*Result, error) {
 	if err != nil {
 		return p.fail(StageDeadline, fmt.Errorf("%w while suspending the upload: %w", ErrDeadline, err))
 	}
-	next := &resume.Token{Export: p.opts.RunID, Config: p.opts.Digest, Items: p.st.items, Offloaded: p.st.offloaded, Pages: p.st.pages}
+	next := &resume.Token{Export: p.opts.RunID, Config: p.cfg.Digest, Items: p.st.items, Offloaded: p.st.offloaded, Pages: p.st.pages}
 	if p.opts.From != nil {
 		next.Seq = p.opts.From.Seq
 	}

@@ -96,7 +96,7 @@ func invocations(t *testing.T, db *keyedDB, s3c *s3mem.S3, off *offloadS3, limit
 	var from *resume.Token
 	for i := 1; i <= 200; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), budget(i))
-		opts := Options{Resumable: true, From: from, Digest: cfg.Digest, RunID: "run-1", DeadlineMargin: time.Second}
+		opts := Options{From: from, RunID: "run-1", DeadlineMargin: time.Second}
 		if off != nil {
 			opts.Offload = Offload{API: off, Threshold: 1000, Prefix: "items/run-1/"}
 		}
@@ -236,17 +236,17 @@ func TestResumableLostLastReply(t *testing.T) {
 	cfg := testConfig()
 	cfg.Resumable, cfg.Digest = true, "d"
 	ctx, cancel := context.WithTimeout(context.Background(), 1300*time.Millisecond)
-	res, err := Run(ctx, db, s3c, cfg, Options{Resumable: true, Digest: "d", RunID: "r", DeadlineMargin: time.Second})
+	res, err := Run(ctx, db, s3c, cfg, Options{RunID: "r", DeadlineMargin: time.Second})
 	cancel()
 	if err != nil || res.Next == nil {
 		t.Fatalf("first invocation: %v, %+v; want a continuation", err, res)
 	}
 	from := res.Next
-	done, err := Run(context.Background(), db, s3c, cfg, Options{Resumable: true, Digest: "d", From: from})
+	done, err := Run(context.Background(), db, s3c, cfg, Options{From: from})
 	if err != nil || done.Next != nil {
 		t.Fatalf("second invocation: %v", err)
 	}
-	again, err := Run(context.Background(), db, s3c, cfg, Options{Resumable: true, Digest: "d", From: from})
+	again, err := Run(context.Background(), db, s3c, cfg, Options{From: from})
 	if err != nil {
 		t.Fatalf("retried second invocation: %v", err)
 	}
@@ -272,7 +272,7 @@ func TestCancel(t *testing.T) {
 			t.Fatalf("after 30 invocations: offloaded %d, objects %d, uploads %v; the test proves nothing", len(off.objects), len(s3c.Objects()), s3c.Uploads())
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 1300*time.Millisecond)
-		res, err := Run(ctx, db, s3c, cfg, Options{Resumable: true, Digest: "d", RunID: "r", From: from, Offload: offload, DeadlineMargin: time.Second})
+		res, err := Run(ctx, db, s3c, cfg, Options{RunID: "r", From: from, Offload: offload, DeadlineMargin: time.Second})
 		cancel()
 		var kept *Error
 		if errors.As(err, &kept) && kept.Kept {
@@ -369,18 +369,18 @@ func TestResumableCompleteFailsThenRetried(t *testing.T) {
 	cfg := testConfig()
 	cfg.Resumable, cfg.Digest = true, "d"
 	ctx, cancel := context.WithTimeout(context.Background(), 1300*time.Millisecond)
-	res, err := Run(ctx, db, s3c, cfg, Options{Resumable: true, Digest: "d", RunID: "r", DeadlineMargin: time.Second})
+	res, err := Run(ctx, db, s3c, cfg, Options{RunID: "r", DeadlineMargin: time.Second})
 	cancel()
 	if err != nil || res.Next == nil {
 		t.Fatalf("first invocation: %v, %+v; want a continuation", err, res)
 	}
 	from := res.Next
-	_, err = Run(context.Background(), db, s3c, cfg, Options{Resumable: true, Digest: "d", From: from, Retryable: func(error) bool { return true }})
+	_, err = Run(context.Background(), db, s3c, cfg, Options{From: from, Retryable: func(error) bool { return true }})
 	var e *Error
 	if !errors.As(err, &e) || !e.Kept || !failed {
 		t.Fatalf("second invocation: %v, want a kept failure of the Complete", err)
 	}
-	done, err := Run(context.Background(), db, s3c, cfg, Options{Resumable: true, Digest: "d", From: from})
+	done, err := Run(context.Background(), db, s3c, cfg, Options{From: from})
 	if err != nil || done.Next != nil || done.Items != 600 {
 		t.Fatalf("retry: %v, %+v; want 600 items, complete", err, done)
 	}
@@ -400,18 +400,18 @@ func TestResumableLostLastReplyNothingBefore(t *testing.T) {
 	cfg := testConfig()
 	cfg.Resumable, cfg.Digest = true, "d"
 	ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
-	res, err := Run(ctx, db, s3c, cfg, Options{Resumable: true, Digest: "d", RunID: "r", DeadlineMargin: time.Second})
+	res, err := Run(ctx, db, s3c, cfg, Options{RunID: "r", DeadlineMargin: time.Second})
 	cancel()
 	if err != nil || res.Next == nil || res.Items != 0 {
 		t.Fatalf("first invocation: %v, %+v; want a continuation with nothing written", err, res)
 	}
 	from := res.Next
-	done, err := Run(context.Background(), db, s3c, cfg, Options{Resumable: true, Digest: "d", From: from})
+	done, err := Run(context.Background(), db, s3c, cfg, Options{From: from})
 	if err != nil || done.Next != nil {
 		t.Fatalf("second invocation: %v", err)
 	}
 	queries := s3c.Calls("CreateMultipartUpload")
-	again, err := Run(context.Background(), db, s3c, cfg, Options{Resumable: true, Digest: "d", From: from})
+	again, err := Run(context.Background(), db, s3c, cfg, Options{From: from})
 	if err != nil || again.Items != done.Items || again.Object.Size != done.Object.Size {
 		t.Fatalf("retry: %v, %+v; want %+v", err, again, done)
 	}
@@ -430,12 +430,12 @@ func TestCancelCompleted(t *testing.T) {
 	cfg := testConfig()
 	cfg.Resumable, cfg.Digest, cfg.EnableItemOffloading = true, "d", true
 	ctx, cancel := context.WithTimeout(context.Background(), 1300*time.Millisecond)
-	res, err := Run(ctx, db, s3c, cfg, Options{Resumable: true, Digest: "d", RunID: "r", Offload: offload, DeadlineMargin: time.Second})
+	res, err := Run(ctx, db, s3c, cfg, Options{RunID: "r", Offload: offload, DeadlineMargin: time.Second})
 	cancel()
 	if err != nil || res.Next == nil {
 		t.Fatalf("first invocation: %v, %+v", err, res)
 	}
-	if _, err := Run(context.Background(), db, s3c, cfg, Options{Resumable: true, Digest: "d", From: res.Next, Offload: offload}); err != nil {
+	if _, err := Run(context.Background(), db, s3c, cfg, Options{From: res.Next, Offload: offload}); err != nil {
 		t.Fatal(err)
 	}
 	n := len(off.objects)

@@ -158,10 +158,7 @@ func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event
 		case errors.As(err, &done):
 			return h.output(cfg, done.Result, h.d.Logger), nil
 		case ev.Cancel && errors.Is(err, upload.ErrUploadGone):
-			// Cancelled before: its state object went with it.
-			out := &Output{Cancelled: true}
-			out.Manifest.Pointer = Pointer{Bucket: cfg.Destination.BucketName, Key: cfg.Destination.Key}
-			return out, nil
+			return cancelled(cfg, 0), nil // cancelled before: its state object went with it
 		case err != nil:
 			return nil, Classify(explain(fmt.Errorf("continuation: %w", err), cfg))
 		}
@@ -186,7 +183,7 @@ func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event
 	}
 	opts.Offload.Prefix = fmt.Sprintf("manifest_items/%s/%s/%s/", flow, stepID, runID)
 	opts.Policy = policy
-	opts.RunID, opts.Resumable, opts.From, opts.Digest, opts.Retryable = runID, cfg.Resumable, from, cfg.Digest, isTransient
+	opts.RunID, opts.From, opts.Retryable = runID, from, isTransient
 	if ev.Cancel {
 		return h.cancel(ctx, policy, cfg, opts, log)
 	}
@@ -307,7 +304,13 @@ func (h *Handler) cancel(ctx context.Context, policy *deadline.Policy, cfg *conf
 	if c.OffloadLeft > 0 {
 		return nil, &TransientStepError{Message: fmt.Sprintf("cancel: the upload was aborted, but %d offloaded item objects could not be deleted; cancel again", c.OffloadLeft)}
 	}
-	out := &Output{ItemCount: c.Items, Cancelled: true}
+	return cancelled(cfg, c.Items), nil
+}
+
+// cancelled is the reply to a cancel: where the manifest would have been,
+// and how many items the export had written.
+func cancelled(cfg *config.Config, items int64) *Output {
+	out := &Output{ItemCount: items, Cancelled: true}
 	out.Manifest.Pointer = Pointer{Bucket: cfg.Destination.BucketName, Key: cfg.Destination.Key}
-	return out, nil
+	return out
 }
