@@ -99,6 +99,28 @@ func Binary(name string) (string, error) {
 	return "", fmt.Errorf("%s: %w (run .ci/run or make tools)", name, ErrMissing)
 }
 
+// lockPorts serialises, across the test binaries of one `go test ./...`
+// (each package's runs in a process of its own), choosing free ports and
+// starting the servers that listen on them: FreePort's port is free only
+// until someone binds it, and without the lock two packages' stacks could
+// pick the same one, one server failing to bind and its tests talking to
+// the other package's server until that one stops. It returns the unlock.
+// Without the lock file (a read-only temp dir) it does nothing.
+func lockPorts() func() {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "ddb-query-to-s3-manifest-ports.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return func() {}
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}
+}
+
 // Start starts dynalite and versitygw on free ports of 127.0.0.1.
 func Start() (*Stack, error) {
 	root, err := RepoRoot()
@@ -110,6 +132,7 @@ func Start() (*Stack, error) {
 		return nil, err
 	}
 	s := &Stack{Root: root, Dir: dir}
+	defer lockPorts()()
 	if err := s.startDynalite(); err != nil {
 		s.Stop()
 		return nil, err
@@ -311,6 +334,7 @@ func (s *Stack) StartLambda(extra ...string) (*Lambda, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer lockPorts()()
 	p1, err := FreePort()
 	if err != nil {
 		return nil, err
