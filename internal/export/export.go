@@ -242,7 +242,8 @@ type pipeline struct {
 	// invocation read the query to its end.
 	position    map[string]types.AttributeValue
 	queryDone   bool
-	pagesBefore int // pages earlier invocations read
+	pagesBefore int    // pages earlier invocations read
+	fromUpload  string // the upload id the continuation names ("": none yet)
 
 	budget   *membudget.Budget
 	engageAt int64 // bytes written at which the budget engages; -1: never again
@@ -303,7 +304,6 @@ func (p *pipeline) open() error {
 	}
 	uopts := p.opts.Upload
 	uopts.Cleanup = p.policy.Cleanup
-	uopts.KeepOpen = p.opts.From != nil // a retry of the same continuation goes on
 	target := manifestTarget(&p.cfg.Destination, p.opts.RunID)
 	var w *upload.Writer
 	var err error
@@ -530,8 +530,15 @@ func (p *pipeline) fail(stage Stage, err error) (*Result, error) {
 	}
 	if p.opts.From != nil && (deadline || p.opts.Retryable != nil && p.opts.Retryable(err)) {
 		// A retry of the same continuation goes on from it: keep the
-		// upload, its side objects and the offloaded items.
+		// upload, its side objects and the offloaded items; but an upload
+		// this invocation created, which the continuation does not name,
+		// is aborted (the retry makes its own).
 		e.Kept = true
+		if p.w != nil && p.w.UploadID() != "" && p.w.UploadID() != p.fromUpload {
+			ctx, cancel := p.policy.Cleanup(p.ctx)
+			defer cancel()
+			e.AbortErr = p.w.AbortUpload(ctx)
+		}
 		return nil, e
 	}
 	ctx, cancel := p.policy.Cleanup(p.ctx)

@@ -79,6 +79,9 @@ func (p *pipeline) resume(target upload.Target, uopts upload.Options) (*upload.W
 		}
 	}
 	uopts.PartSize = 0 // the state's: a deployment may have changed the setting meanwhile
+	// An uncertain Complete keeps an upload the continuation names, for
+	// its retry; one created since is settled (aborted, or found complete).
+	p.fromUpload, uopts.KeepOpen = st.UploadID, st.UploadID != ""
 	return upload.Resume(p.upload, p.s3, target, st, uopts)
 }
 

@@ -387,6 +387,9 @@ func TestResumableCompleteFailsThenRetried(t *testing.T) {
 	if got := testenvLines(s3c.Objects()["m.jsonl"]); got != 600 {
 		t.Errorf("%d lines, want 600", got)
 	}
+	if ups := s3c.Uploads(); len(ups) > 0 {
+		t.Errorf("uploads left open: %v", ups)
+	}
 }
 
 func testenvLines(s string) int { return strings.Count(s, "\n") }

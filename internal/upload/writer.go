@@ -503,6 +503,17 @@ func Lookup(ctx context.Context, api API, t Target, exportID string) (*Object, b
 // ErrAbortFailed and names the upload id, which may still be open. Abort
 // after a successful Close or Suspend does nothing.
 func (w *Writer) Abort(ctx context.Context) error {
+	return w.abort(ctx, true)
+}
+
+// AbortUpload is Abort keeping the side objects: for a failure that keeps
+// the last State for a retry when that State does not name this upload
+// (the writer created it since), so the retry will make its own.
+func (w *Writer) AbortUpload(ctx context.Context) error {
+	return w.abort(ctx, false)
+}
+
+func (w *Writer) abort(ctx context.Context, sides bool) error {
 	switch w.state {
 	case closed, suspended, aborted:
 		return nil
@@ -511,6 +522,9 @@ func (w *Writer) Abort(ctx context.Context) error {
 	w.cancel()
 	w.wg.Wait()
 	err := w.abortUpload(ctx)
+	if !sides {
+		return err
+	}
 	if derr := w.dropSides(ctx); err == nil {
 		err = derr
 	}
