@@ -9,6 +9,8 @@
 package config
 
 import (
+	"strconv"
+
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -51,6 +53,33 @@ type Query struct {
 	Limit                     int64 // total items to write; 0: no limit
 	PageSize                  int32 // Limit of each Query request; 0: DynamoDB's 1 MB pages
 	ExclusiveStartKey         map[string]types.AttributeValue
+	Parallelism               Parallelism // concurrent range readers
+}
+
+// MaxParallelism is the most range readers an export runs at once.
+const MaxParallelism = 16
+
+// Parallelism is query.parallelism: a fixed number of concurrent range
+// readers, or Auto (as many as raise throughput without throttling, up to
+// MaxParallelism). The zero value is one reader: the sequential Query.
+type Parallelism struct {
+	N    int // readers when not Auto; 0 or 1: one
+	Auto bool
+}
+
+// Max is the most readers p allows.
+func (p Parallelism) Max() int {
+	if p.Auto {
+		return MaxParallelism
+	}
+	return max(p.N, 1)
+}
+
+func (p Parallelism) String() string {
+	if p.Auto {
+		return "auto"
+	}
+	return strconv.Itoa(max(p.N, 1))
 }
 
 // Destination says where the manifest is written.

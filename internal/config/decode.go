@@ -7,6 +7,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -21,7 +22,7 @@ import (
 // reference in sync with these lists.
 var (
 	TopKeys         = []string{"query", "destination", "output", "enableItemOffloading", "resumable"}
-	QueryKeys       = []string{"tableName", "indexName", "keyConditionExpression", "expressionAttributeValues", "expressionAttributeNames", "filterExpression", "projectionExpression", "scanIndexForward", "consistentRead", "limit", "pageSize", "exclusiveStartKey"}
+	QueryKeys       = []string{"tableName", "indexName", "keyConditionExpression", "expressionAttributeValues", "expressionAttributeNames", "filterExpression", "projectionExpression", "scanIndexForward", "consistentRead", "limit", "pageSize", "exclusiveStartKey", "parallelism"}
 	DestinationKeys = []string{"bucketName", "key", "contentType", "overwrite", "serverSideEncryption", "kmsKeyId", "expectedBucketOwner"}
 	OutputKeys      = []string{"format"}
 )
@@ -197,6 +198,7 @@ func (d *decoder) query(q *Query, m map[string]any) {
 	if n, ok := d.integer("query.pageSize", m["pageSize"], 1, MaxPageSize); ok {
 		q.PageSize = int32(n)
 	}
+	q.Parallelism = d.parallelism("query.parallelism", m["parallelism"])
 	if start, ok := d.object("query.exclusiveStartKey", m["exclusiveStartKey"], false); ok {
 		if len(start) == 0 {
 			d.errs.add("query.exclusiveStartKey", "empty: leave the field out to start at the beginning")
@@ -367,6 +369,24 @@ func (d *decoder) integer(field string, v any, lo, hi int64) (int64, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// parallelism reads query.parallelism: an integer from 1 to MaxParallelism,
+// or "auto".
+func (d *decoder) parallelism(field string, v any) Parallelism {
+	if s, ok := v.(string); ok && strings.EqualFold(strings.TrimSpace(s), "auto") {
+		return Parallelism{Auto: true}
+	}
+	if s, ok := v.(string); ok {
+		if _, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err != nil {
+			d.errs.add(field, `expected an integer from 1 to %d or "auto", got %q`, MaxParallelism, s)
+			return Parallelism{}
+		}
+	}
+	if n, ok := d.integer(field, v, 1, MaxParallelism); ok {
+		return Parallelism{N: int(n)}
+	}
+	return Parallelism{}
 }
 
 func (d *decoder) item(field string, m map[string]any) map[string]types.AttributeValue {

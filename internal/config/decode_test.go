@@ -229,3 +229,33 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+func TestParallelism(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Parallelism
+		err  string
+	}{
+		{in: `4`, want: Parallelism{N: 4}},
+		{in: `"4"`, want: Parallelism{N: 4}},
+		{in: `"auto"`, want: Parallelism{Auto: true}},
+		{in: `0`, err: "query.parallelism"},
+		{in: `17`, err: "query.parallelism"},
+		{in: `"fast"`, err: `"auto"`},
+		{in: `true`, err: "query.parallelism"},
+	} {
+		cfg, err := Decode(decodeJSON(t, `{"query":{"tableName":"tbl","keyConditionExpression":"pk = :pk","expressionAttributeValues":{":pk":"a"},"parallelism":`+tc.in+`},"destination":{"bucketName":"b-b","key":"k"}}`), nil)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want one naming %s", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.in, err)
+		}
+		if cfg.Query.Parallelism != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.in, cfg.Query.Parallelism, tc.want)
+		}
+	}
+}
