@@ -112,25 +112,14 @@ func Pages(ctx context.Context, api API, in *dynamodb.QueryInput, limit int64, p
 	var res Result
 	for {
 		req.Limit = requestLimit(limit-res.Items, limit > 0, pageSize)
-		p := &Page{Number: res.Pages + 1}
 		c, err := next()
 		if err != nil {
 			return res, err
 		}
-		if c == nil {
-			return res, errors.New("query: no capture buffer")
-		}
-		p.Raw = c
-		attempts := c.Attempts
-		out, err := api.Query(WithCapture(ctx, c), &req, WithRawItems)
+		p, out, err := One(ctx, api, &req, c, res.Pages+1)
 		if err != nil {
-			return res, &Error{Table: aws.ToString(in.TableName), Index: aws.ToString(in.IndexName), Page: p.Number, Err: err}
+			return res, err
 		}
-		if c.Attempts == attempts {
-			return res, &Error{Table: aws.ToString(in.TableName), Index: aws.ToString(in.IndexName), Page: p.Number, Err: errNotCaptured}
-		}
-		p.Count = int(out.Count)
-		p.LastEvaluatedKey = out.LastEvaluatedKey
 		res.Pages++
 		res.Items += int64(p.Count)
 		res.LastEvaluatedKey = out.LastEvaluatedKey
@@ -147,6 +136,27 @@ func Pages(ctx context.Context, api API, in *dynamodb.QueryInput, limit int64, p
 		}
 		req.ExclusiveStartKey = out.LastEvaluatedKey
 	}
+}
+
+// One sends req once (the SDK retrying as configured), with its body
+// captured into c, and returns the page, numbered number. The page's Raw is
+// c.
+func One(ctx context.Context, api API, req *dynamodb.QueryInput, c *Capture, number int, optFns ...func(*dynamodb.Options)) (*Page, *dynamodb.QueryOutput, error) {
+	if c == nil {
+		return nil, nil, errors.New("query: no capture buffer")
+	}
+	p := &Page{Number: number, Raw: c}
+	attempts := c.Attempts
+	out, err := api.Query(WithCapture(ctx, c), req, append([]func(*dynamodb.Options){WithRawItems}, optFns...)...)
+	if err != nil {
+		return nil, nil, &Error{Table: aws.ToString(req.TableName), Index: aws.ToString(req.IndexName), Page: number, Err: err}
+	}
+	if c.Attempts == attempts {
+		return nil, nil, &Error{Table: aws.ToString(req.TableName), Index: aws.ToString(req.IndexName), Page: number, Err: errNotCaptured}
+	}
+	p.Count = int(out.Count)
+	p.LastEvaluatedKey = out.LastEvaluatedKey
+	return p, out, nil
 }
 
 func requestLimit(remaining int64, limited bool, pageSize int32) *int32 {
