@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net/http/httptrace"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -89,6 +90,7 @@ type Progress struct {
 	Bytes   int64
 	Pages   int
 	Elapsed time.Duration
+	Readers int // range readers allowed to read now (1: sequential)
 }
 
 // Result is what an export wrote. When Next is set, the export is not done:
@@ -102,6 +104,7 @@ type Result struct {
 	Truncated        bool
 	LastEvaluatedKey map[string]types.AttributeValue
 	Offloaded        int64 // items written to objects of their own
+	Readers          int   // the most range readers that read at once (1: sequential)
 }
 
 // Stage is the step of an export that failed.
@@ -191,6 +194,11 @@ func Run(ctx context.Context, db query.API, s3 S3, cfg *config.Config, opts Opti
 	p.started = true
 	go p.fetch()
 	if stage, err := p.encode(); err != nil {
+		if rs := p.par.Load(); rs != nil {
+			if s, e := rs.failure(); e != nil {
+				stage, err = s, e
+			}
+		}
 		if p.cfg.Resumable && p.stoppedByDeadline() && p.upload.Err() == nil {
 			return p.suspend()
 		}
@@ -244,6 +252,14 @@ type pipeline struct {
 	queryDone   bool
 	pagesBefore int    // pages earlier invocations read
 	fromUpload  string // the upload id the continuation names ("": none yet)
+
+	// par runs the range readers once the query is split (set by the
+	// fetcher); nil: one reader.
+	par atomic.Pointer[ranges]
+	// Progress: the head's totals, published by the encoder for the range
+	// readers' reports; progMu serialises reports.
+	progMu                       sync.Mutex
+	headItems, headBytes, headPg atomic.Int64
 
 	budget   *membudget.Budget
 	engageAt int64 // bytes written at which the budget engages; -1: never again
@@ -369,7 +385,60 @@ func (p *pipeline) fetch() {
 			return nil, context.Cause(p.work)
 		}
 	}
+	if p.parallel() {
+		p.qres, p.qerr = p.fetchSplit(in, next, send, &pending)
+		return
+	}
 	p.qres, p.qerr = query.Pages(p.work, gatedAPI{p.db, &pending}, in, p.cfg.Query.Limit, p.cfg.Query.PageSize, next, send)
+}
+
+// fetchSplit reads the first page; when it is not the last, it splits what
+// is left of the query into key ranges (ranges.go), reads the head range
+// into p.pages and starts readers for the others. When the query cannot be
+// split, it goes on with one reader from the first page's position.
+func (p *pipeline) fetchSplit(in *dynamodb.QueryInput, next func() (*query.Capture, error), send func(*query.Page) error, pending **gate) (query.Result, error) {
+	var first map[string]types.AttributeValue
+	res, err := query.Pages(p.work, gatedAPI{p.db, pending}, in, 0, p.cfg.Query.PageSize, next, func(pg *query.Page) error {
+		if err := send(pg); err != nil {
+			return err
+		}
+		if len(pg.LastEvaluatedKey) > 0 {
+			first = pg.LastEvaluatedKey
+			return errHeadSplit
+		}
+		return nil
+	})
+	if !errors.Is(err, errHeadSplit) {
+		return res, err
+	}
+	l, err := p.layout(p.work, first)
+	if err != nil || l == nil {
+		if err != nil {
+			p.log.Warn("reading with one reader: the query cannot be split", "error", err.Error())
+		}
+		rest := *in
+		rest.ExclusiveStartKey = first
+		more, err := query.Pages(p.work, gatedAPI{p.db, pending}, &rest, 0, p.cfg.Query.PageSize, next, func(pg *query.Page) error {
+			pg.Number += res.Pages
+			return send(pg)
+		})
+		more.Pages += res.Pages
+		more.Items += res.Items
+		return more, err
+	}
+	rs := p.newRanges(l)
+	p.par.Store(rs)
+	head := rs.start(first)
+	p.log.Info("reading in key ranges", "readers", rs.readers(), "parallelism", p.cfg.Query.Parallelism.String())
+	deliver := func(pg *query.Page) error {
+		(*pending).open()
+		*pending = nil
+		return p.send(fetchedPage{Page: pg})
+	}
+	if err := rs.head(head, next, deliver); err != nil {
+		return res, err
+	}
+	return res, nil
 }
 
 func (p *pipeline) send(fp fetchedPage) error {
@@ -473,15 +542,48 @@ func (p *pipeline) pageDone() {
 			p.log.Debug("memory budget engaged", "bytesWritten", size, "limitBytes", limit)
 		}
 	}
-	p.st.progress(size, p.opts.ProgressInterval)
+	p.headItems.Store(p.st.items)
+	p.headBytes.Store(size)
+	p.headPg.Store(int64(p.st.pages))
+	p.report()
+}
+
+// report logs progress (every ProgressInterval) and calls the Progress
+// callback with the totals of every reader. It is called by the encoder
+// and the range readers.
+func (p *pipeline) report() {
+	p.progMu.Lock()
+	defer p.progMu.Unlock()
+	pr := Progress{Items: p.headItems.Load(), Bytes: p.headBytes.Load(), Pages: int(p.headPg.Load()), Readers: 1}
+	if rs := p.par.Load(); rs != nil {
+		pr.Items += rs.items.Load()
+		pr.Bytes += rs.bytes.Load()
+		pr.Pages = p.pagesBefore + int(rs.pages.Load())
+		pr.Readers = rs.current()
+	}
+	pr.Elapsed = time.Since(p.st.start)
+	p.st.progress(pr, p.opts.ProgressInterval)
 	if p.opts.Progress != nil {
-		p.opts.Progress(Progress{Items: p.st.items, Bytes: size, Pages: p.st.pages, Elapsed: time.Since(p.st.start)})
+		p.opts.Progress(pr)
 	}
 }
 
 // finish flushes the lines, waits for the offloaded items (every one is in
 // S3 before the manifest can appear) and completes the upload.
 func (p *pipeline) finish() (*Result, error) {
+	readers := 1
+	if rs := p.par.Load(); rs != nil {
+		if stage, err := rs.wait(); err != nil {
+			return p.fail(stage, err)
+		}
+		if err := p.bw.Flush(); err != nil {
+			return p.fail(StageUpload, err)
+		}
+		if err := p.assemble(rs); err != nil {
+			return p.fail(StageUpload, err)
+		}
+		readers = rs.peakReaders()
+	}
 	if err := p.bw.Flush(); err != nil {
 		return p.fail(StageUpload, err)
 	}
@@ -499,9 +601,12 @@ func (p *pipeline) finish() (*Result, error) {
 		return p.fail(stage, err)
 	}
 	res := &Result{Object: *obj, Items: p.st.items, Pages: p.st.pages, Truncated: p.qres.Truncated,
-		LastEvaluatedKey: p.qres.LastEvaluatedKey, Offloaded: p.st.offloaded}
+		LastEvaluatedKey: p.qres.LastEvaluatedKey, Offloaded: p.st.offloaded, Readers: readers}
 	cctx, cancel := p.policy.Cleanup(p.ctx) // Close may have settled past the upload's deadline
 	defer cancel()
+	if rs := p.par.Load(); rs != nil {
+		p.dropSegments(cctx, rs)
+	}
 	p.tag(cctx, obj, res)
 	if p.opts.From != nil {
 		if err := dropStates(cctx, p.s3, &p.cfg.Destination, p.opts.RunID); err != nil {
@@ -515,6 +620,12 @@ func (p *pipeline) finish() (*Result, error) {
 // under a cleanup budget that starts now, and describes the failure.
 func (p *pipeline) fail(stage Stage, err error) (*Result, error) {
 	p.stopFetcher(err)
+	if rs := p.par.Load(); rs != nil {
+		rs.wg.Wait()
+		ctx, cancel := p.policy.Cleanup(p.ctx)
+		defer cancel()
+		p.dropSegments(ctx, rs)
+	}
 	e := p.newError(stage, err)
 	deadline := stage == StageDeadline || errors.Is(err, ErrDeadline) || p.stoppedByDeadline()
 	if deadline {
@@ -648,15 +759,15 @@ type state struct {
 	pages     int
 }
 
-func (s *state) progress(bytes int64, every time.Duration) {
+func (s *state) progress(pr Progress, every time.Duration) {
 	now := time.Now()
 	if now.Sub(s.lastLog) < every {
 		return
 	}
 	s.lastLog = now
 	el := now.Sub(s.start)
-	s.log.Info("progress", "items", s.items, "bytes", bytes, "pages", s.pages,
-		"elapsed", el.Round(time.Millisecond).String(), "MBps", fmt.Sprintf("%.1f", float64(bytes)/1e6/el.Seconds()))
+	s.log.Info("progress", "items", pr.Items, "bytes", pr.Bytes, "pages", pr.Pages, "readers", pr.Readers,
+		"elapsed", el.Round(time.Millisecond).String(), "MBps", fmt.Sprintf("%.1f", float64(pr.Bytes)/1e6/el.Seconds()))
 }
 
 // fetchedPage is a page on its way from the fetcher to the encoder.

@@ -22,6 +22,8 @@ type Condition struct {
 	// SortOp is the sort key's operator as written ("=", "<", "BETWEEN",
 	// "begins_with", ...); empty when there is none.
 	SortOp string
+	// SortKey is the sort key's attribute name.
+	SortKey string
 }
 
 // Placeholders the range conditions add. Key conditions and placeholders
@@ -54,7 +56,7 @@ func ParseCondition(expr string, names map[string]string, hashKey, rangeKey stri
 	if err != nil {
 		return Condition{}, err
 	}
-	var c Condition
+	c := Condition{SortKey: rangeKey}
 	for _, k := range conds {
 		name := k.attr
 		if strings.HasPrefix(name, "#") {
@@ -98,6 +100,7 @@ func (c Condition) Between(names map[string]string, values map[string]types.Attr
 		if names == nil {
 			names = map[string]string{}
 		}
+		names[sortName] = c.SortKey
 	}
 	expr := fmt.Sprintf("%s AND %s BETWEEN %s AND %s", c.Partition, ref, loValue, hiValue)
 	values = maps.Clone(values)
@@ -110,11 +113,11 @@ func (c Condition) Between(names map[string]string, values map[string]types.Attr
 
 // SortName returns the placeholder and names a request needs to name the
 // sort key (the expression's own, or one added).
-func (c Condition) SortName(names map[string]string, rangeKey string) (string, map[string]string) {
+func (c Condition) SortName(names map[string]string) (string, map[string]string) {
 	if c.SortRef != "" && strings.HasPrefix(c.SortRef, "#") {
 		return c.SortRef, map[string]string{c.SortRef: names[c.SortRef]}
 	}
-	return sortName, map[string]string{sortName: rangeKey}
+	return sortName, map[string]string{sortName: c.SortKey}
 }
 
 // Prune returns names and values without the entries exprs do not use.

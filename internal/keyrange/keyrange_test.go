@@ -178,7 +178,7 @@ func TestBetweenPrunes(t *testing.T) {
 	}
 	c, _ = ParseCondition("pk = :pk", nil, "pk", "sk")
 	r = c.Between(nil, map[string]types.AttributeValue{":pk": s("p")}, "", "", n("2"), n("5"))
-	if r.KeyConditionExpression != "pk = :pk AND #keyrangeSort BETWEEN :keyrangeLo AND :keyrangeHi" || r.ExpressionAttributeNames["#keyrangeSort"] != "" {
+	if r.KeyConditionExpression != "pk = :pk AND #keyrangeSort BETWEEN :keyrangeLo AND :keyrangeHi" || r.ExpressionAttributeNames["#keyrangeSort"] != "sk" {
 		t.Errorf("%+v", r)
 	}
 }

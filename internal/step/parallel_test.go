@@ -1,0 +1,208 @@
+package step_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
+)
+
+// logBuffer is a slog handler's output that tests read.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// keyValue makes the i-th value of a key of type kind, in the same order
+// for every kind: numbers (negative, fractional, wide), strings (with
+// non-ASCII) and binary.
+func keyValue(kind string, i int) types.AttributeValue {
+	switch kind {
+	case "N":
+		return &types.AttributeValueMemberN{Value: fmt.Sprintf("%d.%03d", i*37-5000, i%1000)}
+	case "B":
+		return &types.AttributeValueMemberB{Value: []byte{byte(i >> 8), byte(i), 0xff}}
+	}
+	return &types.AttributeValueMemberS{Value: fmt.Sprintf("k#%05d-é", i)}
+}
+
+// TestParallelMatchesSequential is the property test of parallel key
+// ranges: random tables (the table, an LSI and a GSI; each key type;
+// repeated index sort keys) queried with random filters, projections,
+// orders, page sizes and limits give the same manifest, byte for byte,
+// with one reader and with four.
+func TestParallelMatchesSequential(t *testing.T) {
+	stack, _ := env(t)
+	ctx := context.Background()
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 7))
+	kinds := []string{"N", "S", "B"}
+	split := 0
+	for round := range 4 {
+		skKind, lsKind, gsKind := kinds[r.IntN(3)], kinds[r.IntN(3)], kinds[r.IntN(3)]
+		table, bucket := testenv.Name("par"), testenv.Name("par")
+		err := stack.CreateTable(ctx, testenv.Table{Name: table, HashKey: "PK", RangeKey: "SK",
+			Attrs: map[string]types.ScalarAttributeType{"SK": types.ScalarAttributeType(skKind), "LS": types.ScalarAttributeType(lsKind), "GS": types.ScalarAttributeType(gsKind)},
+			LSIs:  []testenv.Index{{Name: "lsi", HashKey: "PK", RangeKey: "LS"}},
+			GSIs:  []testenv.Index{{Name: "gsi", HashKey: "G", RangeKey: "GS"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stack.CreateBucket(ctx, bucket, false); err != nil {
+			t.Fatal(err)
+		}
+		n := 250 + r.IntN(250)
+		ties := 3 + r.IntN(20) // index sort keys repeat about n/ties times
+		items := make([]map[string]types.AttributeValue, 0, n+20)
+		sks := r.Perm(20000) // distinct table sort keys
+		for i := range n {
+			it := map[string]types.AttributeValue{
+				"PK": &types.AttributeValueMemberS{Value: "P"},
+				"SK": keyValue(skKind, sks[i]),
+				"LS": keyValue(lsKind, r.IntN(ties)),
+				"G":  &types.AttributeValueMemberS{Value: "G"},
+				"GS": keyValue(gsKind, r.IntN(ties)),
+				"v":  &types.AttributeValueMemberN{Value: fmt.Sprint(r.IntN(100))},
+				"s":  &types.AttributeValueMemberS{Value: strings.Repeat("ü", r.IntN(40)) + fmt.Sprint(i)},
+			}
+			items = append(items, it)
+		}
+		for i := range 20 { // another partition, which no query reads
+			items = append(items, map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "Q"}, "SK": keyValue(skKind, i), "LS": keyValue(lsKind, i), "G": &types.AttributeValueMemberS{Value: "H"}, "GS": keyValue(gsKind, i)})
+		}
+		if err := stack.PutItems(ctx, table, items); err != nil {
+			t.Fatal(err)
+		}
+		for c := range 6 {
+			q := map[string]any{"tableName": table, "pageSize": 5 + r.IntN(20)}
+			vals := map[string]any{}
+			switch r.IntN(3) {
+			case 0:
+				q["keyConditionExpression"] = "PK = :p"
+				vals[":p"] = "P"
+			case 1:
+				q["indexName"] = "lsi"
+				q["keyConditionExpression"] = "#pk = :p AND LS >= :lo"
+				q["expressionAttributeNames"] = map[string]any{"#pk": "PK"}
+				vals[":p"] = "P"
+				vals[":lo"] = map[string]any{lsKind: attrText(keyValue(lsKind, 1))}
+			default:
+				q["indexName"] = "gsi"
+				q["keyConditionExpression"] = "G = :g"
+				vals[":g"] = "G"
+			}
+			if r.IntN(2) == 0 {
+				q["scanIndexForward"] = false
+			}
+			if r.IntN(3) == 0 {
+				q["filterExpression"] = "v < :max"
+				vals[":max"] = 30 + r.IntN(60)
+			}
+			if r.IntN(3) == 0 {
+				q["projectionExpression"] = "s, v"
+			}
+			if r.IntN(5) == 0 {
+				q["limit"] = 1 + r.IntN(n)
+			}
+			q["expressionAttributeValues"] = vals
+			var got [2][]byte
+			for i, par := range []any{1, 4} {
+				q["parallelism"] = par
+				key := fmt.Sprintf("r%d-c%d-p%v.jsonl", round, c, par)
+				logs := &logBuffer{}
+				h := step.New(step.Deps{DynamoDB: stack.DynamoDB(ctx), S3: stack.S3(ctx), Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+				out, ferr := invoke(t, h, map[string]any{"customConfig": map[string]any{"query": q, "destination": map[string]any{"bucketName": bucket, "key": key}}})
+				if ferr != nil {
+					t.Fatalf("round %d case %d (%v) parallelism %v: %s", round, c, q, par, ferr.Message)
+				}
+				body, err := stack.GetObject(ctx, bucket, key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got[i] = body
+				if par == 4 && strings.Contains(logs.String(), "reading in key ranges") {
+					split++
+				}
+				_ = out
+			}
+			if !bytes.Equal(got[0], got[1]) {
+				t.Fatalf("round %d case %d (%v): parallelism 4 wrote %d bytes (%d lines), parallelism 1 %d bytes (%d lines); first difference at byte %d",
+					round, c, q, len(got[1]), bytes.Count(got[1], []byte("\n")), len(got[0]), bytes.Count(got[0], []byte("\n")), firstDifference(got[0], got[1]))
+			}
+			assertNoneUnder(t, stack, bucket, fmt.Sprintf("r%d-c%d-p4.jsonl.resume/", round, c))
+		}
+	}
+	if split == 0 {
+		t.Fatal("no export was split into key ranges: the test compared nothing parallel")
+	}
+	t.Logf("%d of 24 exports were read in key ranges", split)
+}
+
+// assertNoneUnder fails t if an object or an open upload is under prefix.
+func assertNoneUnder(t *testing.T, stack *testenv.Stack, bucket, prefix string) {
+	t.Helper()
+	ctx := context.Background()
+	c := stack.S3(ctx)
+	objs, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs.Contents {
+		t.Errorf("left: s3://%s/%s", bucket, aws.ToString(o.Key))
+	}
+	ups, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range ups.Uploads {
+		t.Errorf("left open: an upload of s3://%s/%s", bucket, aws.ToString(u.Key))
+	}
+}
+
+func attrText(v types.AttributeValue) string {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberN:
+		return v.Value
+	case *types.AttributeValueMemberS:
+		return v.Value
+	case *types.AttributeValueMemberB:
+		return base64.StdEncoding.EncodeToString(v.Value)
+	}
+	return ""
+}
+
+func firstDifference(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
