@@ -193,7 +193,11 @@ func Run(ctx context.Context, db query.API, s3 S3, cfg *config.Config, opts Opti
 	}
 	p.started = true
 	go p.fetch()
-	if stage, err := p.encode(); err != nil {
+	stage, err := p.encode()
+	if rs := p.par.Load(); err == nil && rs != nil {
+		stage, err = p.absorb(rs)
+	}
+	if err != nil {
 		if rs := p.par.Load(); rs != nil {
 			if s, e := rs.failure(); e != nil {
 				stage, err = s, e
@@ -250,6 +254,7 @@ type pipeline struct {
 	// invocation read the query to its end.
 	position    map[string]types.AttributeValue
 	queryDone   bool
+	headEnd     bool // the last page written had no LastEvaluatedKey
 	pagesBefore int    // pages earlier invocations read
 	fromUpload  string // the upload id the continuation names ("": none yet)
 
@@ -358,10 +363,6 @@ func (p *pipeline) fetch() {
 			p.qerr = fmt.Errorf("query goroutine panicked: %v", r)
 		}
 	}()
-	if p.queryDone {
-		return
-	}
-	in := query.Input(&p.cfg.Query)
 	send := func(pg *query.Page) error {
 		g := newGate()
 		if err := p.send(fetchedPage{Page: pg, gate: g}); err != nil {
@@ -385,6 +386,21 @@ func (p *pipeline) fetch() {
 			return nil, context.Cause(p.work)
 		}
 	}
+	if rs := p.par.Load(); rs != nil { // a continuation's key ranges
+		rs.resumeReaders()
+		if head := rs.order[0]; !head.done {
+			p.qerr = rs.head(head, next, func(pg *query.Page) error {
+				pending.open()
+				pending = nil
+				return p.send(fetchedPage{Page: pg})
+			})
+		}
+		return
+	}
+	if p.queryDone {
+		return
+	}
+	in := query.Input(&p.cfg.Query)
 	if p.parallel() {
 		p.qres, p.qerr = p.fetchSplit(in, next, send, &pending)
 		return
@@ -464,6 +480,7 @@ func (p *pipeline) encode() (Stage, error) {
 		// Every line of the page is written: the next invocation would
 		// go on from here.
 		p.position = pg.LastEvaluatedKey
+		p.headEnd = len(pg.LastEvaluatedKey) == 0
 		if err := context.Cause(p.work); p.work.Err() != nil {
 			return StageDeadline, err
 		}
@@ -576,12 +593,7 @@ func (p *pipeline) finish() (*Result, error) {
 		if stage, err := rs.wait(); err != nil {
 			return p.fail(stage, err)
 		}
-		if err := p.bw.Flush(); err != nil {
-			return p.fail(StageUpload, err)
-		}
-		if err := p.assemble(rs); err != nil {
-			return p.fail(StageUpload, err)
-		}
+		p.st.pages = p.pagesBefore + int(rs.pages.Load())
 		readers = rs.peakReaders()
 	}
 	if err := p.bw.Flush(); err != nil {
@@ -605,7 +617,7 @@ func (p *pipeline) finish() (*Result, error) {
 	cctx, cancel := p.policy.Cleanup(p.ctx) // Close may have settled past the upload's deadline
 	defer cancel()
 	if rs := p.par.Load(); rs != nil {
-		p.dropSegments(cctx, rs)
+		p.dropSegments(cctx, rs, false)
 	}
 	p.tag(cctx, obj, res)
 	if p.opts.From != nil {
@@ -620,12 +632,6 @@ func (p *pipeline) finish() (*Result, error) {
 // under a cleanup budget that starts now, and describes the failure.
 func (p *pipeline) fail(stage Stage, err error) (*Result, error) {
 	p.stopFetcher(err)
-	if rs := p.par.Load(); rs != nil {
-		rs.wg.Wait()
-		ctx, cancel := p.policy.Cleanup(p.ctx)
-		defer cancel()
-		p.dropSegments(ctx, rs)
-	}
 	e := p.newError(stage, err)
 	deadline := stage == StageDeadline || errors.Is(err, ErrDeadline) || p.stoppedByDeadline()
 	if deadline {
@@ -645,15 +651,23 @@ func (p *pipeline) fail(stage Stage, err error) (*Result, error) {
 		// this invocation created, which the continuation does not name,
 		// is aborted (the retry makes its own).
 		e.Kept = true
+		ctx, cancel := p.policy.Cleanup(p.ctx)
+		defer cancel()
 		if p.w != nil && p.w.UploadID() != "" && p.w.UploadID() != p.fromUpload {
-			ctx, cancel := p.policy.Cleanup(p.ctx)
-			defer cancel()
 			e.AbortErr = p.w.AbortUpload(ctx)
+		}
+		if rs := p.par.Load(); rs != nil {
+			rs.wg.Wait()
+			p.dropSegments(ctx, rs, true)
 		}
 		return nil, e
 	}
 	ctx, cancel := p.policy.Cleanup(p.ctx)
 	defer cancel()
+	if rs := p.par.Load(); rs != nil {
+		rs.wg.Wait()
+		p.dropSegments(ctx, rs, false)
+	}
 	if p.w != nil {
 		e.AbortErr = p.w.Abort(ctx)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/keyrange"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
@@ -84,20 +85,22 @@ var errHeadSplit = errors.New("split after the first page")
 // layout is how an export's remaining sort-key range is read.
 type layout struct {
 	cond    keyrange.Condition
+	hash    string
 	sortKey string
 	asc     bool
 	a, b    types.AttributeValue // ends of the range split, a < b
 }
 
-// parallel says whether the query may be read by several readers: the
-// sequential export's meaning cannot otherwise be kept. A limit needs the
-// exact position where it stops; offloaded items are named by their line's
-// index, which a range does not know until the ranges before it are done;
-// a resumable export's continuation holds one position.
+// parallel says whether the query may be split after its first page. It
+// is not with a limit (the sequential export stops at an exact position)
+// or with offloading (an offloaded item is named by its line's index, which
+// a range does not know until the ranges before it are done), and not
+// after the first invocation of a resumable export: a query is split once,
+// after its first page, and the continuation then holds every range.
 func (p *pipeline) parallel() bool {
 	q := &p.cfg.Query
 	_, ok := p.db.(Describer)
-	return ok && q.Parallelism.Max() > 1 && q.Limit == 0 && !p.cfg.EnableItemOffloading && !p.cfg.Resumable && !p.queryDone && p.opts.From == nil
+	return ok && q.Parallelism.Max() > 1 && q.Limit == 0 && !p.cfg.EnableItemOffloading && !p.queryDone && p.opts.From == nil
 }
 
 // layout learns the key schema and the last sort key, and returns how to
@@ -151,7 +154,7 @@ func (p *pipeline) layout(ctx context.Context, lek map[string]types.AttributeVal
 	if err != nil || last == nil {
 		return nil, err
 	}
-	l := &layout{cond: cond, sortKey: rng, asc: asc, a: at, b: last}
+	l := &layout{cond: cond, hash: hash, sortKey: rng, asc: asc, a: at, b: last}
 	if !asc {
 		l.a, l.b = last, at
 	}
@@ -234,6 +237,10 @@ type ranges struct {
 	flat        int       // rounds since the rate last rose
 	lastDecease time.Time // last decrease
 	peak        int
+	absorbed []*span // spans appended to the manifest, whose segments remain until it is complete
+	// fromID: spans numbered below it come from the continuation this
+	// invocation resumed (0: none did).
+	fromID int
 
 	wg    sync.WaitGroup
 	pool  *upload.Pool
@@ -311,12 +318,14 @@ func (rs *ranges) reader(s *span) {
 		}
 	}()
 	for s != nil {
-		s.seg = rs.newSegment(s)
+		if s.seg == nil {
+			s.seg = rs.newSegment(s)
+		}
 		if stage, err := rs.read(s, s.seg.capture, s.seg.page); err != nil {
 			rs.fail(stage, err)
 			return
 		}
-		if err := s.seg.close(rs.p.upload); err != nil {
+		if err := s.seg.end(rs.p.upload); err != nil {
 			rs.fail(StageUpload, err)
 			return
 		}
@@ -348,6 +357,7 @@ func (rs *ranges) next(done *span) *span {
 	rs.mu.Lock()
 	done.done = true
 	rs.answer(done, nil)
+	rs.wake()
 	rs.mu.Unlock()
 	for rs.ctx.Err() == nil {
 		rs.mu.Lock()
@@ -638,17 +648,6 @@ func (rs *ranges) wait() (Stage, error) {
 	return rs.failure()
 }
 
-// segments returns the segments to append, in the manifest's order.
-func (rs *ranges) segments() []*segment {
-	var out []*segment
-	for _, s := range rs.order {
-		if s.seg != nil && s.seg.obj != nil {
-			out = append(out, s.seg)
-		}
-	}
-	return out
-}
-
 // noThrottleRetries leaves throttled requests to the reader, which shrinks
 // the number of readers before it sends them again.
 func noThrottleRetries(o *dynamodb.Options) {
@@ -697,14 +696,75 @@ type segment struct {
 	w    *upload.Writer
 	bw   *bufio.Writer
 	n    int64 // items written
-	obj  *upload.Object
-	size int64
+	// st is the segment's suspended upload (a resumable export suspends
+	// a segment when its range is done, and completes it only when the
+	// manifest is assembled); obj is the completed segment.
+	st  *upload.State
+	obj *upload.Object
 }
 
 func (rs *ranges) newSegment(s *span) *segment {
-	d := &rs.p.cfg.Destination
-	return &segment{rs: rs, s: s, key: sidePrefix(d, rs.p.opts.RunID) + "seg." + strconv.Itoa(s.id),
+	return &segment{rs: rs, s: s, key: segmentTarget(rs.p.cfg, rs.p.opts.RunID, s.id).Key,
 		c: &query.Capture{}, tr: lines.NewTranscoder(rs.p.cfg.Output.Format)}
+}
+
+// segmentTarget is the object span id's lines go to, beside the manifest.
+func segmentTarget(cfg *config.Config, exportID string, id int) upload.Target {
+	t := manifestTarget(&cfg.Destination, exportID)
+	t.Key = sidePrefix(&cfg.Destination, exportID) + "seg." + strconv.Itoa(id)
+	t.Overwrite = true
+	t.SideKey = t.Key + ".tail"
+	return t
+}
+
+// open starts the segment's writer, or resumes its suspended upload.
+func (g *segment) open(ctx context.Context) error {
+	if g.w != nil {
+		return nil
+	}
+	p := g.rs.p
+	t := segmentTarget(p.cfg, p.opts.RunID, g.s.id)
+	opts := upload.Options{PartSize: upload.MinPartSize, Concurrency: 1, Pool: g.rs.pool, Cleanup: p.policy.Cleanup}
+	var w *upload.Writer
+	var err error
+	if g.st != nil {
+		opts.PartSize, opts.KeepOpen = 0, true
+		w, err = upload.Resume(ctx, p.s3, t, *g.st, opts)
+	} else {
+		w, err = upload.New(ctx, p.s3, t, opts)
+	}
+	if err != nil {
+		return err
+	}
+	g.w, g.st = w, nil
+	g.bw = bufio.NewWriterSize(w, writeBufferSize)
+	return nil
+}
+
+// end is the end of the segment's range: a resumable export suspends the
+// segment (it is completed when the manifest is assembled); any other
+// completes it.
+func (g *segment) end(ctx context.Context) error {
+	if g.rs.p.cfg.Resumable {
+		return g.suspend(ctx)
+	}
+	return g.close(ctx)
+}
+
+// suspend suspends the segment's writer, if it has one.
+func (g *segment) suspend(ctx context.Context) error {
+	if g.w == nil {
+		return nil
+	}
+	if err := g.bw.Flush(); err != nil {
+		return err
+	}
+	st, err := g.w.Suspend(ctx)
+	if err != nil {
+		return err
+	}
+	g.st, g.w = &st, nil
+	return nil
 }
 
 func (g *segment) capture() (*query.Capture, error) { return g.c, nil }
@@ -728,16 +788,8 @@ func (g *segment) page(pg *query.Page) error {
 	if g.wp.Count == 0 {
 		return nil
 	}
-	if g.w == nil {
-		p := g.rs.p
-		t := manifestTarget(&p.cfg.Destination, p.opts.RunID)
-		t.Key, t.Overwrite, t.SideKey = g.key, true, ""
-		w, err := upload.New(p.upload, p.s3, t, upload.Options{PartSize: upload.MinPartSize, Concurrency: 1, Pool: g.rs.pool, Cleanup: p.policy.Cleanup})
-		if err != nil {
-			return &stageError{StageUpload, err}
-		}
-		g.w = w
-		g.bw = bufio.NewWriterSize(w, writeBufferSize)
+	if err := g.open(g.rs.p.upload); err != nil {
+		return &stageError{StageUpload, err}
 	}
 	if _, err := g.bw.Write(g.wp.Lines); err != nil {
 		return &stageError{StageUpload, err}
@@ -749,8 +801,23 @@ func (g *segment) page(pg *query.Page) error {
 	return nil
 }
 
-// close completes the segment's object (none when it has no items).
+// close completes the segment's object (none when it has no items),
+// resuming it first when it is suspended.
 func (g *segment) close(ctx context.Context) error {
+	if g.obj != nil {
+		return nil
+	}
+	if g.st != nil {
+		err := g.open(ctx)
+		var done *upload.AlreadyCompleteError
+		if errors.As(err, &done) { // completed by an invocation whose reply was lost
+			g.obj, g.st = &done.Object, nil
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if g.w == nil {
 		return nil
 	}
@@ -761,16 +828,20 @@ func (g *segment) close(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g.obj, g.size = obj, g.w.Size()
+	g.obj, g.w = obj, nil
 	return nil
 }
 
-// abort removes the segment's upload, if one is open.
+// abort removes the segment's upload and side objects: its live writer's,
+// or the suspended one's.
 func (g *segment) abort(ctx context.Context) error {
-	if g.w == nil || g.obj != nil {
-		return nil
+	switch {
+	case g.w != nil:
+		return g.w.Abort(ctx)
+	case g.st != nil:
+		return upload.Cancel(ctx, g.rs.p.s3, segmentTarget(g.rs.p.cfg, g.rs.p.opts.RunID, g.s.id), *g.st)
 	}
-	return g.w.Abort(ctx)
+	return nil
 }
 
 // current is the number of readers reading now.
@@ -787,32 +858,117 @@ func (rs *ranges) peakReaders() int {
 	return rs.peak
 }
 
-// assemble appends the segments to the manifest's upload, in order, and
-// counts their items and pages.
-func (p *pipeline) assemble(rs *ranges) error {
-	d := &p.cfg.Destination
-	for _, g := range rs.segments() {
-		if err := p.w.Append(p.upload, upload.Source{Bucket: d.BucketName, Key: g.key, VersionID: g.obj.VersionID, Size: g.size}); err != nil {
-			return err
-		}
-		p.st.items += g.n
+// absorb appends each range's segment to the manifest's upload once the
+// ranges before it are: the head's lines are written; the next range in
+// the manifest's order is waited for, completed, appended, and dropped
+// from the ranges, until none is left or work ends. So the segments are
+// assembled while the last ranges are still being read, and a resumable
+// export's last invocation has only the ranges left to assemble.
+func (p *pipeline) absorb(rs *ranges) (Stage, error) {
+	if err := p.bw.Flush(); err != nil {
+		return StageUpload, err
 	}
-	p.st.pages = p.pagesBefore + int(rs.pages.Load())
-	return nil
-}
-
-// dropSegments aborts the segments' open uploads and deletes their
-// objects; the readers have ended.
-func (p *pipeline) dropSegments(ctx context.Context, rs *ranges) {
-	for _, s := range rs.order {
-		if s.seg != nil {
-			if err := s.seg.abort(ctx); err != nil {
-				p.log.Warn("a segment's upload could not be aborted", "key", s.seg.key, "error", err.Error())
+	for {
+		rs.mu.Lock()
+		if len(rs.order) == 1 {
+			rs.mu.Unlock()
+			rs.wg.Wait()
+			return rs.failure()
+		}
+		s := rs.order[1]
+		if !s.done {
+			ch := rs.changed
+			rs.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-p.work.Done():
+				return StageDeadline, context.Cause(p.work)
 			}
 		}
+		rs.mu.Unlock()
+		g := s.seg
+		if err := g.close(p.upload); err != nil {
+			return StageUpload, err
+		}
+		if g.obj != nil {
+			if err := p.w.Append(p.upload, upload.Source{Bucket: g.obj.Bucket, Key: g.obj.Key, VersionID: g.obj.VersionID, Size: g.obj.Size}); err != nil {
+				return StageUpload, err
+			}
+		}
+		rs.mu.Lock()
+		rs.order = append(rs.order[:1], rs.order[2:]...)
+		rs.absorbed = append(rs.absorbed, s)
+		rs.mu.Unlock()
+		p.st.items += g.n
+		rs.items.Add(-g.n)
+		p.headItems.Store(p.st.items)
+		p.headBytes.Store(p.w.Size())
+		if err := context.Cause(p.work); p.work.Err() != nil {
+			return StageDeadline, err
+		}
+	}
+}
+
+// dropSegments aborts the segments' uploads and deletes their objects;
+// the readers have ended. With keep, the segments a continuation names
+// stay for its retry, and only those this invocation started go.
+func (p *pipeline) dropSegments(ctx context.Context, rs *ranges, keep bool) {
+	var keys []string
+	for _, s := range append(rs.absorbed, rs.order...) {
+		if s.seg == nil || keep && s.id < rs.fromID {
+			continue
+		}
+		if err := s.seg.abort(ctx); err != nil {
+			p.log.Warn("a segment's upload could not be aborted", "key", s.seg.key, "error", err.Error())
+		}
+		keys = append(keys, s.seg.key)
+	}
+	if keep {
+		d := &p.cfg.Destination
+		if _, left := deleteKeys(ctx, p.s3, d, d.BucketName, keys); left > 0 {
+			p.log.Warn("segment objects left", "count", left)
+		}
+		return
 	}
 	d := &p.cfg.Destination
 	if _, left := deletePrefix(ctx, p.s3, d, d.BucketName, sidePrefix(d, p.opts.RunID)+"seg."); left > 0 {
 		p.log.Warn("segment objects left", "count", left)
+	}
+}
+
+// suspendAll suspends every segment still being written; the readers have
+// ended.
+func (rs *ranges) suspendAll(ctx context.Context) error {
+	for _, s := range rs.order {
+		if s.seg != nil {
+			if err := s.seg.suspend(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// resumeReaders starts a reader for every span of a restored continuation
+// that is not done, but the head; it returns how many.
+func (rs *ranges) resumeReaders() {
+	rs.mu.Lock()
+	var open []*span
+	for _, s := range rs.order[1:] {
+		if !s.done {
+			open = append(open, s)
+		}
+	}
+	rs.running = len(open)
+	if !rs.order[0].done {
+		rs.running++
+	}
+	rs.peak = rs.running
+	rs.grow()
+	rs.mu.Unlock()
+	for _, s := range open {
+		rs.wg.Add(1)
+		go rs.reader(s)
 	}
 }

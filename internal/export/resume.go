@@ -59,6 +59,16 @@ func (p *pipeline) resume(target upload.Target, uopts upload.Options) (*upload.W
 	// caller's, so it is copied before it changes.
 	cfg := *p.cfg
 	p.cfg = &cfg
+	if len(from.Ranges) > 0 {
+		rs, err := p.restoreRanges(from.Ranges)
+		if err != nil {
+			return nil, err
+		}
+		head := rs.order[0]
+		p.position, p.headEnd = head.pos, head.done
+		p.st.items -= rs.items.Load() // the pipeline counts the head's lines; each segment its own
+		p.par.Store(rs)
+	}
 	switch {
 	case len(from.Key) > 0:
 		key, err := positionKey(from.Key)
@@ -100,6 +110,13 @@ func (p *pipeline) suspend() (*Result, error) {
 			return p.fail(StageOffload, err)
 		}
 	}
+	rs := p.par.Load()
+	if rs != nil {
+		rs.wg.Wait()
+		if err := rs.suspendAll(p.upload); err != nil {
+			return p.fail(StageDeadline, fmt.Errorf("%w while suspending a range's segment: %w", ErrDeadline, err))
+		}
+	}
 	st, err := p.w.Suspend(p.upload)
 	if err != nil {
 		return p.fail(StageDeadline, fmt.Errorf("%w while suspending the upload: %w", ErrDeadline, err))
@@ -112,16 +129,23 @@ func (p *pipeline) suspend() (*Result, error) {
 	if next.Upload, err = json.Marshal(st); err != nil {
 		return p.fail(StageInternal, err)
 	}
-	if p.position != nil {
+	switch {
+	case rs != nil:
+		if next.Ranges, err = rs.state(p.position, p.headEnd); err != nil {
+			return p.fail(StageInternal, fmt.Errorf("key ranges: %w", err))
+		}
+		next.Items += rs.items.Load()
+		next.Pages = p.pagesBefore + int(rs.pages.Load())
+	case p.position != nil:
 		if next.Key, err = lines.AppendDynamoJSON(nil, p.position); err != nil {
 			return p.fail(StageInternal, fmt.Errorf("query position: %w", err))
 		}
-	} else if p.opts.From != nil && p.st.pages == p.opts.From.Pages {
+	case p.opts.From != nil && p.st.pages == p.opts.From.Pages:
 		next.Key = p.opts.From.Key // no page written in this invocation
 	}
 	d := &p.cfg.Destination
 	return &Result{Next: next, Object: upload.Object{Bucket: d.BucketName, Key: d.Key, Size: st.Size},
-		Items: p.st.items, Pages: p.st.pages, Offloaded: p.st.offloaded}, nil
+		Items: next.Items, Pages: next.Pages, Offloaded: p.st.offloaded}, nil
 }
 
 // tag writes what the completed manifest holds into its tags, so that a
@@ -329,6 +353,9 @@ func Cancel(ctx context.Context, s3c S3, off Offload, cfg *config.Config, from *
 		return nil, err
 	}
 	if err := upload.Cancel(ctx, s3c, manifestTarget(&cfg.Destination, from.Export), st); err != nil {
+		return nil, err
+	}
+	if err := cancelSegments(ctx, s3c, cfg, from.Export, from.Ranges); err != nil {
 		return nil, err
 	}
 	c := &Cancelled{Items: from.Items}

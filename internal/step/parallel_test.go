@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
 )
@@ -205,4 +207,104 @@ func firstDifference(a, b []byte) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// slowDynamoDB delays every Query, so that an export needs several
+// invocations; DescribeTable and the rest are the real client's.
+type slowDynamoDB struct {
+	*dynamodb.Client
+	delay time.Duration
+}
+
+func (d slowDynamoDB) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	select {
+	case <-time.After(d.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return d.Client.Query(ctx, in, optFns...)
+}
+
+// TestParallelResumable: a resumable export read by four readers, over
+// invocations too short for it, hands on every range and ends with the
+// manifest one reader writes in one invocation, leaving nothing beside it.
+func TestParallelResumable(t *testing.T) {
+	stack, _ := env(t)
+	ctx := context.Background()
+	for _, kind := range []string{"N", "S", "B"} {
+		t.Run(kind, func(t *testing.T) {
+			table, bucket := testenv.Name("pres"), testenv.Name("pres")
+			if err := stack.CreateTable(ctx, testenv.Table{Name: table, HashKey: "PK", RangeKey: "SK", Attrs: map[string]types.ScalarAttributeType{"SK": types.ScalarAttributeType(kind)}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := stack.CreateBucket(ctx, bucket, false); err != nil {
+				t.Fatal(err)
+			}
+			var items []map[string]types.AttributeValue
+			for i := range 600 {
+				items = append(items, map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "P"}, "SK": keyValue(kind, i*7),
+					"v": &types.AttributeValueMemberS{Value: strings.Repeat("x", i%50)}})
+			}
+			if err := stack.PutItems(ctx, table, items); err != nil {
+				t.Fatal(err)
+			}
+			cfg := func(key string, par any, resumable bool) map[string]any {
+				return map[string]any{"resumable": resumable,
+					"query": map[string]any{"tableName": table, "keyConditionExpression": "PK = :p", "expressionAttributeValues": map[string]any{":p": "P"},
+						"pageSize": 8, "parallelism": par, "scanIndexForward": kind != "S"},
+					"destination": map[string]any{"bucketName": bucket, "key": key}}
+			}
+			_, one := env(t)
+			if _, ferr := invoke(t, one, map[string]any{"customConfig": cfg("one.jsonl", 1, false)}); ferr != nil {
+				t.Fatal(ferr.Message)
+			}
+			logs := &logBuffer{}
+			h := step.New(step.Deps{DynamoDB: slowDynamoDB{stack.DynamoDB(ctx), 120 * time.Millisecond}, S3: stack.S3(ctx),
+				Logger: slog.New(slog.NewJSONHandler(logs, nil)), Export: export.Options{DeadlineMargin: 500 * time.Millisecond}})
+			var continuation any
+			var last map[string]any
+			runs := 0
+			for ; runs < 40; runs++ {
+				ictx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+				out, ferr := testenv.Invoke(t, ictx, h, map[string]any{"customConfig": cfg("many.jsonl", 4, true), "continuation": continuation})
+				cancel()
+				if ferr != nil && strings.Contains(ferr.Message, "the upload is kept") {
+					// Out of time where no continuation could be handed
+					// on (a loaded machine): the state machine retries
+					// the same event.
+					t.Logf("invocation %d: %s; retrying it", runs+1, ferr.Message)
+					continue
+				}
+				if ferr != nil {
+					t.Fatalf("invocation %d: %s", runs+1, ferr.Message)
+				}
+				last = out
+				if out["complete"] == true {
+					runs++
+					break
+				}
+				continuation = out["continuation"]
+			}
+			t.Logf("%d invocations", runs)
+			if runs < 3 || !strings.Contains(logs.String(), "reading in key ranges") {
+				t.Fatalf("%d invocations (want 3 or more, the first split into key ranges): the test did not exercise ranges across invocations", runs)
+			}
+			want, err := stack.GetObject(ctx, bucket, "one.jsonl")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := stack.GetObject(ctx, bucket, "many.jsonl")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("resumed parallel export: %d bytes (%d lines), one reader: %d bytes (%d lines); first difference at %d",
+					len(got), bytes.Count(got, []byte("\n")), len(want), bytes.Count(want, []byte("\n")), firstDifference(got, want))
+			}
+			if fmt.Sprint(last["itemCount"]) != "600" {
+				t.Errorf("itemCount %v, want 600", last["itemCount"])
+			}
+			assertNoneUnder(t, stack, bucket, "many.jsonl.resume/")
+		})
+	}
 }
