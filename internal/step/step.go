@@ -184,16 +184,18 @@ func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event
 			return nil, Classify(explain(fmt.Errorf("continuation: %w", err), cfg))
 		}
 	}
-	log := ilog.With("shape", ev.Shape.String(), "table", cfg.Query.TableName, "index", cfg.Query.IndexName,
+	runID := requestID(ctx)
+	if from != nil {
+		runID = from.Export // one export, one prefix for its offloaded items
+	}
+	// exportId is the same in every invocation of one export: the first
+	// one's request id.
+	log := ilog.With("exportId", runID, "shape", ev.Shape.String(), "table", cfg.Query.TableName, "index", cfg.Query.IndexName,
 		"bucket", cfg.Destination.BucketName, "key", cfg.Destination.Key)
 	opts := h.d.Export
 	opts.Logger = log
 	var st export.Stats
 	opts.Stats = &st
-	runID := requestID(ctx)
-	if from != nil {
-		runID = from.Export // one export, one prefix for its offloaded items
-	}
 	flow, stepID := ev.FlowExecutionID, ev.StepInstanceID
 	if flow == "" {
 		flow = runID
