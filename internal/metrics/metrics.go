@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -40,13 +42,21 @@ type Dimension struct {
 	Name, Value string
 }
 
+// Property is a string member of a record that is neither a dimension
+// nor a metric: CloudWatch Logs keeps it with the record, so that a query
+// can find the record by it (a request id), without a metric per value.
+type Property struct {
+	Name, Value string
+}
+
 // Record is one EMF record: metrics in one namespace, all under one
-// dimension set (every dimension the record has).
+// dimension set (every dimension the record has), and properties.
 type Record struct {
 	Namespace  string
 	Time       time.Time // the metrics' timestamp (milliseconds)
 	Dimensions []Dimension
 	Metrics    []Metric
+	Properties []Property // Parse returns them sorted by name
 }
 
 // Limits of the EMF specification.
@@ -82,6 +92,15 @@ func (r *Record) Validate() error {
 			return fmt.Errorf("metrics: dimension %q has no value", d.Name)
 		}
 		seen[d.Name] = true
+	}
+	for _, p := range r.Properties {
+		if err := checkName("property", p.Name); err != nil {
+			return err
+		}
+		if seen[p.Name] {
+			return fmt.Errorf("metrics: member %q given twice", p.Name)
+		}
+		seen[p.Name] = true
 	}
 	for _, m := range r.Metrics {
 		if err := checkName("metric", m.Name); err != nil {
@@ -139,6 +158,12 @@ func (r *Record) Append(b []byte) ([]byte, error) {
 		b = appendString(b, d.Name)
 		b = append(b, ':')
 		b = appendString(b, d.Value)
+	}
+	for _, p := range r.Properties {
+		b = append(b, ',')
+		b = appendString(b, p.Name)
+		b = append(b, ':')
+		b = appendString(b, p.Value)
 	}
 	for _, m := range r.Metrics {
 		b = append(b, ',')
@@ -243,12 +268,18 @@ func NewEmitter(w io.Writer, namespace, functionName string) (*Emitter, error) {
 	return &Emitter{w: w, namespace: namespace, functionName: functionName, now: time.Now}, nil
 }
 
-// Emit writes inv's record, stamped now.
-func (e *Emitter) Emit(inv Invocation) error {
+// Emit writes inv's record, stamped now, with props (those with an empty
+// value are left out).
+func (e *Emitter) Emit(inv Invocation, props ...Property) error {
 	if e == nil {
 		return nil
 	}
 	r := Record{Namespace: e.namespace, Time: e.now(), Metrics: inv.Metrics()}
+	for _, p := range props {
+		if p.Value != "" {
+			r.Properties = append(r.Properties, p)
+		}
+	}
 	if e.functionName != "" {
 		r.Dimensions = []Dimension{{FunctionNameDimension, e.functionName}}
 	}
@@ -313,7 +344,9 @@ func Parse(line []byte) (*Record, error) {
 		return nil, fmt.Errorf("metrics: Dimensions: %d dimension sets, want 1", len(dir.Dimensions))
 	}
 	r := &Record{Namespace: dir.Namespace, Time: time.UnixMilli(ms)}
+	named := map[string]bool{awsMember: true}
 	for _, name := range dir.Dimensions[0] {
+		named[name] = true
 		var v string
 		if err := strictUnmarshal(root[name], &v); err != nil {
 			return nil, fmt.Errorf("metrics: dimension %q: want a string member: %w", name, err)
@@ -336,6 +369,13 @@ func Parse(line []byte) (*Record, error) {
 			return nil, fmt.Errorf("metrics: metric %q: %q is not an integer", m.Name, n)
 		}
 		r.Metrics = append(r.Metrics, Metric{m.Name, Unit(m.Unit), v})
+		named[m.Name] = true
+	}
+	for _, name := range slices.Sorted(maps.Keys(root)) {
+		var v string
+		if !named[name] && json.Unmarshal(root[name], &v) == nil {
+			r.Properties = append(r.Properties, Property{name, v})
+		}
 	}
 	if err := r.Validate(); err != nil {
 		return nil, err

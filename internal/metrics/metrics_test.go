@@ -54,6 +54,8 @@ func TestRoundTrip(t *testing.T) {
 			{"Max", metrics.Count, math.MaxInt64}, {"Min", metrics.Count, math.MinInt64}, {"Odd", metrics.Bytes, 1<<53 + 1}}}},
 		{"names that need escaping", metrics.Record{Namespace: "N\"s\\", Time: at,
 			Dimensions: []metrics.Dimension{{"Fn\u2028", "a\nb\x00"}}, Metrics: []metrics.Metric{{"é \"q\"", metrics.Count, 1}}}},
+		{"properties", metrics.Record{Namespace: "N", Time: at, Metrics: []metrics.Metric{{"A", metrics.Count, 1}},
+			Properties: []metrics.Property{{"flowExecutionId", "run-1"}, {"requestId", "r\"1"}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,6 +91,7 @@ func TestInvalid(t *testing.T) {
 		{"metric named as a dimension", `"A" given twice`, metrics.Record{Namespace: "N", Dimensions: []metrics.Dimension{{"A", "v"}}, Metrics: ok}},
 		{"dimension without value", "no value", metrics.Record{Namespace: "N", Dimensions: []metrics.Dimension{{"D", ""}}, Metrics: ok}},
 		{"metric without unit", "no unit", metrics.Record{Namespace: "N", Metrics: []metrics.Metric{{"A", "", 1}}}},
+		{"property named as a metric", `"A" given twice`, metrics.Record{Namespace: "N", Metrics: ok, Properties: []metrics.Property{{"A", "v"}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,7 +132,7 @@ func TestEmitter(t *testing.T) {
 	}
 	inv := metrics.Invocation{Items: 10, Bytes: 200, Pages: 2, QueryRetries: 3, Throttles: 2, Offloaded: 1, Readers: 1,
 		Continuation: true, Duration: 2500 * time.Millisecond}
-	if err := e.Emit(inv); err != nil {
+	if err := e.Emit(inv, metrics.Property{Name: "requestId", Value: "r1"}, metrics.Property{Name: "flowExecutionId"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.Emit(metrics.Invocation{Failed: true}); err != nil {
@@ -153,6 +156,9 @@ func TestEmitter(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, values(r)); diff != "" {
 		t.Errorf("values (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]metrics.Property{{"requestId", "r1"}}, r.Properties); diff != "" {
+		t.Errorf("properties, the empty one left out (-want +got):\n%s", diff)
 	}
 	if r, err = metrics.Parse([]byte(lines[1])); err != nil || values(r)["Failures"] != 1 {
 		t.Errorf("second record: Failures %d (%v), want 1", values(r)["Failures"], err)

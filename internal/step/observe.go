@@ -19,19 +19,28 @@ const (
 	AttrStepInstanceID  = "stepInstanceId"  // the event's, when it has one
 )
 
+// ids are the ids of the invocation whose context is ctx, for event ev
+// (nil: not parsed yet): the request id and the event's flow execution and
+// step instance ids; a value is empty when absent.
+func ids(ctx context.Context, ev *Event) []metrics.Property {
+	id := []metrics.Property{{Name: AttrRequestID}, {Name: AttrFlowExecutionID}, {Name: AttrStepInstanceID}}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		id[0].Value = lc.AwsRequestID
+	}
+	if ev != nil {
+		id[1].Value, id[2].Value = ev.FlowExecutionID, ev.StepInstanceID
+	}
+	return id
+}
+
 // logger is the logger of the invocation whose context is ctx, for event
-// ev (nil: not parsed yet): the handler's, with the request id and the
-// event's flow execution and step instance ids, when present.
+// ev (nil: not parsed yet): the handler's, with the ids that are present.
 func (h *Handler) logger(ctx context.Context, ev *Event) *slog.Logger {
 	var attrs []any
-	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
-		attrs = append(attrs, AttrRequestID, lc.AwsRequestID)
-	}
-	if ev != nil && ev.FlowExecutionID != "" {
-		attrs = append(attrs, AttrFlowExecutionID, ev.FlowExecutionID)
-	}
-	if ev != nil && ev.StepInstanceID != "" {
-		attrs = append(attrs, AttrStepInstanceID, ev.StepInstanceID)
+	for _, p := range ids(ctx, ev) {
+		if p.Value != "" {
+			attrs = append(attrs, p.Name, p.Value)
+		}
 	}
 	return h.d.Logger.With(attrs...)
 }
@@ -60,10 +69,11 @@ func figures(fig *metrics.Invocation, st *export.Stats) {
 	fig.QueryRetries, fig.Throttles, fig.Readers = st.QueryRetries, st.Throttles, int64(st.Readers)
 }
 
-// emit writes the invocation's metrics record, if metrics are on.
-func (h *Handler) emit(log *slog.Logger, fig metrics.Invocation, start time.Time) {
+// emit writes the invocation's metrics record, if metrics are on, with
+// the ids its log lines carry, so that a query finds both.
+func (h *Handler) emit(ctx context.Context, ev *Event, log *slog.Logger, fig metrics.Invocation, start time.Time) {
 	fig.Duration = time.Since(start)
-	if err := h.d.Metrics.Emit(fig); err != nil {
+	if err := h.d.Metrics.Emit(fig, ids(ctx, ev)...); err != nil {
 		log.Warn("metrics record not written", "error", err.Error())
 	}
 }

@@ -137,6 +137,10 @@ func TestMetricsAndLogs(t *testing.T) {
 			if r.Namespace != "TestNamespace" || !cmp.Equal(r.Dimensions, []metrics.Dimension{{Name: "FunctionName", Value: "fn-test"}}) {
 				t.Errorf("namespace %q, dimensions %v", r.Namespace, r.Dimensions)
 			}
+			wantIDs := []metrics.Property{{Name: "flowExecutionId", Value: flow}, {Name: "requestId", Value: requestID}, {Name: "stepInstanceId", Value: stepID}}
+			if diff := cmp.Diff(wantIDs, r.Properties); diff != "" {
+				t.Errorf("the record's ids (-want +got):\n%s", diff)
+			}
 			got := map[string]int64{}
 			for _, m := range r.Metrics {
 				got[m.Name] = m.Value

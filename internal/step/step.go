@@ -87,9 +87,10 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) (reply []byte, err
 	start := time.Now()
 	log := h.logger(ctx, nil)
 	var fig metrics.Invocation
+	var ev *Event
 	defer func() {
 		fig.Failed = err != nil
-		h.emit(log, fig, start)
+		h.emit(ctx, ev, log, fig, start)
 	}()
 	defer func() {
 		if p := recover(); p != nil {
@@ -97,8 +98,7 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) (reply []byte, err
 			reply, err = nil, response(&TransientStepError{Message: fmt.Sprintf("internal error: panic: %v", p)})
 		}
 	}()
-	ev, err := ParseEvent(payload)
-	if err != nil {
+	if ev, err = ParseEvent(payload); err != nil {
 		return nil, response(err)
 	}
 	log = h.logger(ctx, ev)
