@@ -143,6 +143,7 @@ func (h *Handler) Plan(ctx context.Context, ev *Event) (*config.Config, error) {
 // margin too. fig, when not nil, receives what the invocation did, after a
 // failure too (the figures so far).
 func (h *Handler) Run(ctx context.Context, ev *Event, fig *metrics.Invocation) (*Output, error) {
+	ctx = WithLogger(ctx, h.logger(ctx, ev)) // the SDK's lines while rendering, too
 	policy := h.Policy(ctx)
 	wctx, cancel := policy.Work(ctx)
 	defer cancel()
