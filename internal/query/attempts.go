@@ -28,8 +28,8 @@ func (a *Attempts) Requests() int64 { return a.requests.Load() }
 func (a *Attempts) Retries() int64 { return a.attempts.Load() - a.requests.Load() }
 
 // Throttles is the number of attempts DynamoDB answered with a throttling
-// error (IsThrottle); each was retried, except the last of a request that
-// ran out of attempts.
+// error (IsThrottle), retried or not (the last attempt of a request that
+// ran out of them is counted too).
 func (a *Attempts) Throttles() int64 { return a.throttles.Load() }
 
 // throttleCodes are the error codes DynamoDB throttles with.
