@@ -329,6 +329,11 @@ func Parse(line []byte) (*Record, error) {
 	if !ok {
 		return nil, errors.New("metrics: record: no _aws member")
 	}
+	// Member names are case-sensitive, which encoding/json's matching
+	// of struct fields is not: they are checked first.
+	if err := exactMembers(raw, "Timestamp", "CloudWatchMetrics"); err != nil {
+		return nil, fmt.Errorf("metrics: _aws: %w", err)
+	}
 	if err := strictUnmarshal(raw, &meta); err != nil {
 		return nil, fmt.Errorf("metrics: _aws: %w", err)
 	}
@@ -338,6 +343,13 @@ func Parse(line []byte) (*Record, error) {
 	}
 	if len(meta.CloudWatchMetrics) != 1 {
 		return nil, fmt.Errorf("metrics: _aws.CloudWatchMetrics: %d directives, want 1", len(meta.CloudWatchMetrics))
+	}
+	var dirs []json.RawMessage
+	if err := json.Unmarshal(root[awsMember], &struct{ CloudWatchMetrics *[]json.RawMessage }{&dirs}); err != nil {
+		return nil, err
+	}
+	if err := exactMembers(dirs[0], "Namespace", "Dimensions", "Metrics"); err != nil {
+		return nil, fmt.Errorf("metrics: MetricDirective: %w", err)
 	}
 	dir := meta.CloudWatchMetrics[0]
 	if len(dir.Dimensions) != 1 {
@@ -352,6 +364,15 @@ func Parse(line []byte) (*Record, error) {
 			return nil, fmt.Errorf("metrics: dimension %q: want a string member: %w", name, err)
 		}
 		r.Dimensions = append(r.Dimensions, Dimension{name, v})
+	}
+	var defs []json.RawMessage
+	if err := json.Unmarshal(dirs[0], &struct{ Metrics *[]json.RawMessage }{&defs}); err != nil {
+		return nil, err
+	}
+	for _, d := range defs {
+		if err := exactMembers(d, "Name", "Unit"); err != nil {
+			return nil, fmt.Errorf("metrics: MetricDefinition: %w", err)
+		}
 	}
 	for _, m := range dir.Metrics {
 		if !validUnits[m.Unit] {
@@ -381,6 +402,24 @@ func Parse(line []byte) (*Record, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// exactMembers checks that the JSON object b has exactly the members
+// names, spelt as given.
+func exactMembers(b []byte, names ...string) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	for _, n := range names {
+		if _, ok := m[n]; !ok {
+			return fmt.Errorf("no member %q", n)
+		}
+	}
+	if len(m) != len(names) {
+		return fmt.Errorf("members %v, want exactly %v", slices.Sorted(maps.Keys(m)), names)
+	}
+	return nil
 }
 
 // strictUnmarshal decodes b into v with exact numbers, refusing unknown

@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -113,6 +114,9 @@ func TestParseRejects(t *testing.T) {
 		{"metric a string", `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"N","Dimensions":[[]],"Metrics":[{"Name":"A","Unit":"Count"}]}]},"A":"1"}`},
 		{"bad unit", `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"N","Dimensions":[[]],"Metrics":[{"Name":"A","Unit":"Items"}]}]},"A":1}`},
 		{"dimension a number", `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"N","Dimensions":[["D"]],"Metrics":[{"Name":"A","Unit":"Count"}]}]},"D":1,"A":1}`},
+		{"lower-case timestamp", `{"_aws":{"timestamp":1,"CloudWatchMetrics":[{"Namespace":"N","Dimensions":[[]],"Metrics":[{"Name":"A","Unit":"Count"}]}]},"A":1}`},
+		{"lower-case namespace", `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"namespace":"N","Dimensions":[[]],"Metrics":[{"Name":"A","Unit":"Count"}]}]},"A":1}`},
+		{"lower-case unit", `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"N","Dimensions":[[]],"Metrics":[{"Name":"A","unit":"Count"}]}]},"A":1}`},
 		{"two values", `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"N","Dimensions":[[]],"Metrics":[{"Name":"A","Unit":"Count"}]}]},"A":1} {}`},
 	}
 	for _, tc := range tests {
@@ -177,4 +181,17 @@ func values(r *metrics.Record) map[string]int64 {
 		}
 	}
 	return m
+}
+
+func ExampleRecord_Append() {
+	r := metrics.Record{Namespace: "DdbQueryToS3Manifest", Time: time.UnixMilli(1764871200123),
+		Dimensions: []metrics.Dimension{{Name: "FunctionName", Value: "manifest"}},
+		Metrics:    []metrics.Metric{{Name: "ItemsWritten", Unit: metrics.Count, Value: 15000}, {Name: "DurationMs", Unit: metrics.Milliseconds, Value: 1840}}}
+	line, err := r.Append(nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Print(string(line))
+	// Output:
+	// {"_aws":{"Timestamp":1764871200123,"CloudWatchMetrics":[{"Namespace":"DdbQueryToS3Manifest","Dimensions":[["FunctionName"]],"Metrics":[{"Name":"ItemsWritten","Unit":"Count"},{"Name":"DurationMs","Unit":"Milliseconds"}]}]},"FunctionName":"manifest","ItemsWritten":15000,"DurationMs":1840}
 }
