@@ -158,6 +158,12 @@ func TestCLI(t *testing.T) {
 		if !strings.Contains(stderr.String(), "done: 100 items") || strings.Contains(stderr.String(), "\x1b") {
 			t.Errorf("stderr should end with a plain done line:\n%s", stderr)
 		}
+		// The summary: the figures the function publishes as metrics (pages
+		// of 40 items).
+		summary := fmt.Sprintf("manifest-cli: summary: ItemsWritten=100 BytesWritten=%d Pages=3 QueryRetries=0 Throttles=0 ItemsOffloaded=0 Readers=1 Continuations=0 Failures=0 DurationMs=", len(body))
+		if !strings.Contains(stderr.String(), summary) {
+			t.Errorf("stderr has no summary %q:\n%s", summary, stderr)
+		}
 	})
 
 	t.Run("stdin, envelope shape", func(t *testing.T) {
@@ -183,6 +189,9 @@ func TestCLI(t *testing.T) {
 		if code := exitCode(err); code != 1 || !strings.HasPrefix(stderr.String(), "manifest-cli: query no-such-table") ||
 			!strings.Contains(stderr.String(), "\nPermanentStepError: query table no-such-table") {
 			t.Errorf("exit %d, stderr:\n%s\nwant exit 1 and a PermanentStepError naming the table", code, stderr)
+		}
+		if !strings.Contains(stderr.String(), "manifest-cli: summary: ItemsWritten=0 ") || !strings.Contains(stderr.String(), " Failures=1 ") {
+			t.Errorf("stderr has no summary of a failure:\n%s", stderr)
 		}
 		if stdout.Len() != 0 {
 			t.Errorf("stdout = %q, want nothing", stdout)

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/metrics"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/upload"
 )
@@ -36,6 +37,11 @@ const (
 	EnvDeadlineMargin = "MANIFEST_DEADLINE_MARGIN"
 	EnvPathStyle      = "MANIFEST_S3_PATH_STYLE"
 	EnvLogLevel       = "AWS_LAMBDA_LOG_LEVEL"
+	// Metrics: MANIFEST_METRICS=off writes no metrics record; the
+	// namespace defaults to metrics.DefaultNamespace.
+	EnvMetrics          = "MANIFEST_METRICS"
+	EnvMetricsNamespace = "MANIFEST_METRICS_NAMESPACE"
+	EnvFunctionName     = "AWS_LAMBDA_FUNCTION_NAME"
 	// Item offloading (CONTRACT.md section 5).
 	EnvOffloadBucket    = "ALLMA_EXECUTION_TRACES_BUCKET_NAME"
 	EnvOffloadThreshold = "MAX_CONTEXT_DATA_SIZE_BYTES"
@@ -81,7 +87,7 @@ func Deps(ctx context.Context, log *slog.Logger) (step.Deps, error) {
 	}
 	cfg, err := config.LoadDefaultConfig(ctx,
 		config.WithRetryer(func() aws.Retryer { return NewRetryer(MaxBackoff) }),
-		config.WithLogger(sdkLogger(log)))
+		config.WithLogger(sdkLogger{log}))
 	if err != nil {
 		return d, fmt.Errorf("load AWS config: %w", err)
 	}
@@ -127,7 +133,31 @@ func Deps(ctx context.Context, log *slog.Logger) (step.Deps, error) {
 	d.Export.Prefetch = prefetch
 	d.Export.DeadlineMargin = margin
 	d.Logger = log
+	if d.Metrics, err = Metrics(os.Getenv, os.Stdout); err != nil {
+		return d, err
+	}
 	return d, nil
+}
+
+// Metrics returns the emitter of the invocations' metrics records, which
+// writes each as one line to w (Lambda sends the function's stdout to
+// CloudWatch Logs, which reads the EMF records), or nil when
+// MANIFEST_METRICS is off. MANIFEST_METRICS takes on (the default) or off;
+// MANIFEST_METRICS_NAMESPACE names the namespace; the dimension is
+// AWS_LAMBDA_FUNCTION_NAME.
+func Metrics(getenv func(string) string, w io.Writer) (*metrics.Emitter, error) {
+	switch v := getenv(EnvMetrics); strings.ToLower(v) {
+	case "off":
+		return nil, nil
+	case "", "on":
+	default:
+		return nil, fmt.Errorf("%s=%q: expected on or off", EnvMetrics, v)
+	}
+	e, err := metrics.NewEmitter(w, getenv(EnvMetricsNamespace), getenv(EnvFunctionName))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", EnvMetricsNamespace, err)
+	}
+	return e, nil
 }
 
 // regionRE is what an AWS region name looks like (us-east-1, us-gov-west-1):
@@ -148,15 +178,28 @@ func checkRegion(region string) error {
 
 // sdkLogger is a logging.Logger for the AWS SDK that writes to log: the SDK's
 // warnings (such as "failed to discard remaining HTTP response body") become
-// JSON lines like every other, with source "aws-sdk".
-func sdkLogger(log *slog.Logger) logging.Logger {
-	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
-		level := slog.LevelWarn
-		if c == logging.Debug {
-			level = slog.LevelDebug
-		}
-		log.Log(context.Background(), level, fmt.Sprintf(format, v...), "source", "aws-sdk")
-	})
+// JSON lines like every other, with source "aws-sdk". For a call whose
+// context carries an invocation's logger (step.WithLogger), the SDK asks
+// for one through WithContext, and its lines go through that logger, with
+// the invocation's attributes.
+type sdkLogger struct{ log *slog.Logger }
+
+var _ logging.ContextLogger = sdkLogger{}
+
+func (l sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	level := slog.LevelWarn
+	if c == logging.Debug {
+		level = slog.LevelDebug
+	}
+	l.log.Log(context.Background(), level, fmt.Sprintf(format, v...), "source", "aws-sdk")
+}
+
+// WithContext is the logger for a call made with ctx.
+func (l sdkLogger) WithContext(ctx context.Context) logging.Logger {
+	if log := step.LoggerFrom(ctx); log != nil {
+		return sdkLogger{log}
+	}
+	return l
 }
 
 // Logger returns a JSON logger at the level AWS_LAMBDA_LOG_LEVEL names

@@ -11,6 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/metrics"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 )
 
 // isolate gives Deps an environment of its own: a region, static
@@ -26,6 +29,7 @@ func isolate(t *testing.T) {
 		"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
 		"AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_S3": "", "AWS_ENDPOINT_URL_DYNAMODB": "",
 		EnvPathStyle: "", EnvPartSizeMiB: "", EnvConcurrency: "", EnvPrefetch: "", EnvDeadlineMargin: "", EnvOffloadThreshold: "",
+		EnvMetrics: "", EnvMetricsNamespace: "", EnvFunctionName: "",
 	} {
 		t.Setenv(k, v)
 	}
@@ -48,6 +52,10 @@ func TestSetupErrors(t *testing.T) {
 		{"region not a name", map[string]string{"AWS_REGION": "us east 1"}, `AWS region "us east 1" is not a region name`},
 		{"no credentials", map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, "no AWS credentials: "},
 		{"missing profile", map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "nosuch"}, "nosuch"},
+		{"metrics off", map[string]string{EnvMetrics: "off"}, ""},
+		{"metrics on", map[string]string{EnvMetrics: "on", EnvMetricsNamespace: "Mine"}, ""},
+		{"metrics maybe", map[string]string{EnvMetrics: "maybe"}, `MANIFEST_METRICS="maybe": expected on or off`},
+		{"metrics namespace too long", map[string]string{EnvMetricsNamespace: strings.Repeat("n", 256)}, "MANIFEST_METRICS_NAMESPACE: "},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,25 +89,63 @@ func TestSDKWarningsAreJSON(t *testing.T) {
 	defer srv.Close()
 	isolate(t)
 	t.Setenv("AWS_ENDPOINT_URL_S3", srv.URL)
+	// Without an invocation's logger in the context, the SDK writes to the
+	// process's; with one (step.WithLogger), its lines carry the
+	// invocation's attributes.
+	for _, requestID := range []string{"", "req-1"} {
+		t.Run("requestId "+requestID, func(t *testing.T) {
+			var buf bytes.Buffer
+			log := slog.New(slog.NewJSONHandler(&buf, nil))
+			d, err := Deps(context.Background(), log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if requestID != "" {
+				ctx = step.WithLogger(ctx, log.With("requestId", requestID))
+			}
+			if _, err := d.Pointers.ReadJSON(ctx, "b", "k.json", ""); err == nil {
+				t.Fatal("ReadJSON succeeded, want the cut reply to fail it")
+			}
+			warnings := 0
+			for sc := bufio.NewScanner(&buf); sc.Scan(); {
+				var line struct{ Level, Msg, Source, RequestID string }
+				if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+					t.Fatalf("log line is not JSON: %q", sc.Text())
+				}
+				if line.Source == "aws-sdk" && line.Level == "WARN" && strings.Contains(line.Msg, "failed to discard remaining HTTP response body") {
+					warnings++
+					if line.RequestID != requestID {
+						t.Errorf("SDK line with requestId %q, want %q: %s", line.RequestID, requestID, sc.Text())
+					}
+				}
+			}
+			if warnings == 0 {
+				t.Errorf("no SDK warning in the JSON log:\n%s", buf.String())
+			}
+		})
+	}
+}
+
+func TestMetricsSetting(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	var buf bytes.Buffer
-	d, err := Deps(context.Background(), slog.New(slog.NewJSONHandler(&buf, nil)))
+	e, err := Metrics(env(map[string]string{EnvMetrics: "off"}), &buf)
+	if err != nil || e != nil {
+		t.Errorf("MANIFEST_METRICS=off: emitter %v, error %v; want none", e, err)
+	}
+	e, err = Metrics(env(map[string]string{EnvMetricsNamespace: "NS", EnvFunctionName: "fn"}), &buf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Pointers.ReadJSON(context.Background(), "b", "k.json", ""); err == nil {
-		t.Fatal("ReadJSON succeeded, want the cut reply to fail it")
+	if err := e.Emit(metrics.Invocation{Items: 2}); err != nil {
+		t.Fatal(err)
 	}
-	warnings := 0
-	for sc := bufio.NewScanner(&buf); sc.Scan(); {
-		var line struct{ Level, Msg, Source string }
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			t.Fatalf("log line is not JSON: %q", sc.Text())
-		}
-		if line.Source == "aws-sdk" && line.Level == "WARN" && strings.Contains(line.Msg, "failed to discard remaining HTTP response body") {
-			warnings++
-		}
+	r, err := metrics.Parse(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if warnings == 0 {
-		t.Errorf("no SDK warning in the JSON log:\n%s", buf.String())
+	if r.Namespace != "NS" || len(r.Dimensions) != 1 || r.Dimensions[0] != (metrics.Dimension{Name: "FunctionName", Value: "fn"}) {
+		t.Errorf("namespace %q, dimensions %v; want NS and FunctionName fn", r.Namespace, r.Dimensions)
 	}
 }

@@ -82,6 +82,8 @@ type Options struct {
 	// Progress, when set, is called after every page with the running
 	// totals (from the encoding goroutine; it must return quickly).
 	Progress func(Progress)
+	// Stats, when set, receives what this call of Run did when it returns.
+	Stats *Stats
 }
 
 // Progress is a snapshot of a running export.
@@ -177,8 +179,10 @@ func count(n int64, noun string) string {
 
 // Run exports cfg's Query to cfg's destination.
 func Run(ctx context.Context, db query.API, s3 S3, cfg *config.Config, opts Options) (res *Result, err error) {
+	ctx, report := countStats(ctx, opts.Stats)
 	p := newPipeline(ctx, db, s3, cfg, opts)
 	defer p.release()
+	defer report(p)
 	defer func() {
 		if r := recover(); r != nil {
 			res, err = p.fail(StageInternal, fmt.Errorf("%w while exporting: %v", errPanic, r))

@@ -64,9 +64,10 @@ const (
 // to every operation's stack (dynamodb.New(o, query.WithRawItems) or per call
 // with Query(ctx, in, query.WithRawItems)). The middleware only acts on
 // calls whose context carries a Capture, so other calls, and a Query without
-// one, are decoded by the SDK as usual.
+// one, are decoded by the SDK as usual. It also adds the middlewares that
+// count a Query's attempts into the Attempts its context carries, if any.
 func WithRawItems(o *dynamodb.Options) {
-	o.APIOptions = append(o.APIOptions, addMiddleware)
+	o.APIOptions = append(o.APIOptions, addMiddleware, addCounters)
 }
 
 // addMiddleware adds the capture middleware to a stack (for

@@ -138,13 +138,18 @@ func TestMiddleware(t *testing.T) {
 	tests := []struct {
 		name     string
 		replies  []reply
-		requests int32
-		wantErr  func(error) bool
+		requests int32 // HTTP requests the fake answered: the SDK's attempts
+		// throttles is how many of them were throttled (query.Attempts
+		// must count requests-1 retries of one Query, and these).
+		throttles int64
+		wantErr   func(error) bool
 	}{
 		{name: "good", replies: []reply{good}, requests: 1},
 		{name: "bad CRC once", replies: []reply{badCRC, good}, requests: 2},
 		{name: "truncated once", replies: []reply{truncated, good}, requests: 2},
-		{name: "throttled once", replies: []reply{throttled, good}, requests: 2},
+		{name: "throttled once", replies: []reply{throttled, good}, requests: 2, throttles: 1},
+		{name: "throttled twice", replies: []reply{throttled, throttled, good}, requests: 3, throttles: 2},
+		{name: "throttled, then a bad CRC", replies: []reply{throttled, badCRC, good}, requests: 3, throttles: 1},
 		{name: "bad CRC always", replies: []reply{badCRC}, requests: 3, wantErr: func(err error) bool {
 			var ce *query.ChecksumError
 			return errors.As(err, &ce)
@@ -153,6 +158,7 @@ func TestMiddleware(t *testing.T) {
 			var re *query.RetryableError
 			return errors.As(err, &re)
 		}},
+		{name: "throttled always", replies: []reply{throttled}, requests: 3, throttles: 3, wantErr: query.IsThrottle},
 		{name: "validation error untouched", replies: []reply{invalid}, requests: 1, wantErr: func(err error) bool {
 			var ae smithy.APIError
 			return errors.As(err, &ae) && ae.ErrorCode() == "ValidationException"
@@ -163,9 +169,15 @@ func TestMiddleware(t *testing.T) {
 			f := newFake(t, body, tc.replies...)
 			c := f.client(query.WithRawItems)
 			var capt query.Capture
-			out, err := c.Query(query.WithCapture(context.Background(), &capt), queryInput())
+			var att query.Attempts
+			ctx := query.WithAttempts(query.WithCapture(context.Background(), &capt), &att)
+			out, err := c.Query(ctx, queryInput())
 			if got := f.requests.Load(); got != tc.requests {
 				t.Errorf("%d requests, want %d", got, tc.requests)
+			}
+			got := [3]int64{att.Requests(), att.Retries(), att.Throttles()}
+			if want := [3]int64{1, int64(tc.requests) - 1, tc.throttles}; got != want {
+				t.Errorf("Attempts counted {requests, retries, throttles} %v, want %v", got, want)
 			}
 			if tc.wantErr != nil {
 				if err == nil || !tc.wantErr(err) {

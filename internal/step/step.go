@@ -20,6 +20,7 @@ import (
 	"github.com/allma/ddb-query-to-s3-manifest/internal/deadline"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/metrics"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/query"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/render"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/resume"
@@ -33,6 +34,8 @@ type Deps struct {
 	Pointers render.PointerReader // reads _s3_output_pointer objects; nil: unavailable
 	Export   export.Options       // DeadlineMargin here overrides the default; Offload.API enables offloading
 	Logger   *slog.Logger         // nil: no logs
+	// Metrics receives one record per invocation (Invoke); nil: none.
+	Metrics *metrics.Emitter
 	// CleanupBudget bounds the cleanup after a failure, from the failure
 	// on; 0: deadline.DefaultCleanupBudget.
 	CleanupBudget time.Duration
@@ -75,23 +78,36 @@ type Output struct {
 }
 
 // Invoke implements lambda.Handler. It decodes the event itself, so invalid
-// JSON is a PermanentStepError, not aws-lambda-go's SyntaxError.
+// JSON is a PermanentStepError, not aws-lambda-go's SyntaxError. Every log
+// line of the invocation carries its request id, and the event's flow
+// execution and step instance ids when it has them; when it returns, it
+// writes the invocation's metrics record (Deps.Metrics), whatever the
+// outcome.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) (reply []byte, err error) {
+	start := time.Now()
+	log := h.logger(ctx, nil)
+	var fig metrics.Invocation
+	var ev *Event
+	defer func() {
+		fig.Failed = err != nil
+		h.emit(ctx, ev, log, fig, start)
+	}()
 	defer func() {
 		if p := recover(); p != nil {
-			h.d.Logger.Error("panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			log.Error("panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			reply, err = nil, response(&TransientStepError{Message: fmt.Sprintf("internal error: panic: %v", p)})
 		}
 	}()
-	ev, err := ParseEvent(payload)
-	if err != nil {
+	if ev, err = ParseEvent(payload); err != nil {
 		return nil, response(err)
 	}
-	out, err := h.Run(ctx, ev)
+	log = h.logger(ctx, ev)
+	out, err := h.Run(ctx, ev, &fig)
 	if err != nil {
-		h.d.Logger.Error("failed", "error", err.Error())
+		log.Error("failed", "error", err.Error())
 		return nil, response(err)
 	}
+	fig.Continuation = out.Continuation != ""
 	return json.Marshal(Reply(ev, out))
 }
 
@@ -124,8 +140,10 @@ func (h *Handler) Plan(ctx context.Context, ev *Event) (*config.Config, error) {
 
 // Run plans and runs the export for ev, under one time policy for the
 // invocation: rendering (which may read pointers from S3) stops at its
-// margin too.
-func (h *Handler) Run(ctx context.Context, ev *Event) (*Output, error) {
+// margin too. fig, when not nil, receives what the invocation did, after a
+// failure too (the figures so far).
+func (h *Handler) Run(ctx context.Context, ev *Event, fig *metrics.Invocation) (*Output, error) {
+	ctx = WithLogger(ctx, h.logger(ctx, ev)) // the SDK's lines while rendering, too
 	policy := h.Policy(ctx)
 	wctx, cancel := policy.Work(ctx)
 	defer cancel()
@@ -133,7 +151,7 @@ func (h *Handler) Run(ctx context.Context, ev *Event) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	return h.Export(ctx, policy, ev, cfg)
+	return h.Export(ctx, policy, ev, cfg, fig)
 }
 
 // Policy is the time policy of an invocation whose context is ctx: its
@@ -145,9 +163,13 @@ func (h *Handler) Policy(ctx context.Context) *deadline.Policy {
 
 // Export runs the export for a config that Plan returned for ev, under the
 // invocation's policy: from the start, or on from ev's continuation, or it
-// cancels it.
-func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event, cfg *config.Config) (*Output, error) {
+// cancels it. fig, when not nil, receives what this invocation did (a
+// failed one too: the figures so far). Its log lines, and the SDK's for
+// its calls, carry the invocation's ids (Invoke).
+func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event, cfg *config.Config, fig *metrics.Invocation) (*Output, error) {
 	start := time.Now()
+	ilog := h.logger(ctx, ev)
+	ctx = WithLogger(ctx, ilog)
 	from, err := continuation(ev, cfg)
 	if err != nil {
 		return nil, err
@@ -156,24 +178,25 @@ func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event
 		var done *export.CompletedError
 		switch from, err = export.LoadState(ctx, h.d.S3, cfg, from); {
 		case errors.As(err, &done):
-			return h.output(cfg, done.Result, h.d.Logger), nil
+			return h.output(cfg, done.Result, ilog), nil
 		case ev.Cancel && errors.Is(err, upload.ErrUploadGone):
 			return cancelled(cfg, 0), nil // cancelled before: its state object went with it
 		case err != nil:
 			return nil, Classify(explain(fmt.Errorf("continuation: %w", err), cfg))
 		}
 	}
-	log := h.d.Logger.With("shape", ev.Shape.String(), "table", cfg.Query.TableName, "index", cfg.Query.IndexName,
-		"bucket", cfg.Destination.BucketName, "key", cfg.Destination.Key)
-	if lc, ok := lambdacontext.FromContext(ctx); ok {
-		log = log.With("requestId", lc.AwsRequestID)
-	}
-	opts := h.d.Export
-	opts.Logger = log
 	runID := requestID(ctx)
 	if from != nil {
 		runID = from.Export // one export, one prefix for its offloaded items
 	}
+	// exportId is the same in every invocation of one export: the first
+	// one's request id.
+	log := ilog.With("exportId", runID, "shape", ev.Shape.String(), "table", cfg.Query.TableName, "index", cfg.Query.IndexName,
+		"bucket", cfg.Destination.BucketName, "key", cfg.Destination.Key)
+	opts := h.d.Export
+	opts.Logger = log
+	var st export.Stats
+	opts.Stats = &st
 	flow, stepID := ev.FlowExecutionID, ev.StepInstanceID
 	if flow == "" {
 		flow = runID
@@ -190,6 +213,7 @@ func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event
 	log.Info("start", "format", cfg.Output.Format.String(), "limit", cfg.Query.Limit, "pageSize", cfg.Query.PageSize,
 		"resumable", cfg.Resumable, "invocation", invocation(from))
 	res, err := export.Run(ctx, h.d.DynamoDB, h.d.S3, cfg, opts)
+	figures(fig, &st)
 	if err != nil {
 		return nil, Classify(explain(err, cfg))
 	}
@@ -201,6 +225,9 @@ func (h *Handler) Export(ctx context.Context, policy *deadline.Policy, ev *Event
 			return nil, Classify(fmt.Errorf("continuation: %w", err))
 		}
 		log.Info("continues", "items", res.Items, "bytes", res.Object.Size, "pages", res.Pages, "elapsed", time.Since(start).Round(time.Millisecond).String())
+		if fig != nil {
+			fig.Continuation = true
+		}
 		return out, nil
 	}
 	el := time.Since(start)

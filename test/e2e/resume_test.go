@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/allma/ddb-query-to-s3-manifest/internal/metrics"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/resume"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
 )
@@ -96,6 +97,7 @@ func TestResumableThroughTheEmulator(t *testing.T) {
 	if last["itemCount"] != one["itemCount"] || last["sizeBytes"] != one["sizeBytes"] {
 		t.Errorf("last reply %v, uninterrupted run %v", last, one)
 	}
+	checkRecords(t, short.Log(), runs, last)
 	want, err := stack.GetObject(ctx, bucket, "one.jsonl")
 	if err != nil {
 		t.Fatal(err)
@@ -136,4 +138,77 @@ func TestResumableThroughTheEmulator(t *testing.T) {
 	if r := decode(t, body); r["errorType"] != "PermanentStepError" || !strings.Contains(fmt.Sprint(r["errorMessage"]), "continuation") {
 		t.Errorf("another config's continuation: %v, want a PermanentStepError naming continuation", r)
 	}
+	if recs, _ := records(t, short.Log()); len(recs) != runs+1 || recs[runs][metrics.Failures] != 1 {
+		t.Errorf("%d metrics records after the failed invocation, want %d, the last with Failures 1", len(recs), runs+1)
+	}
+}
+
+// checkRecords checks the function's stdout after a resumable export of
+// runs invocations whose last reply was last: one metrics record per
+// invocation, a continuation counted in each but the last, the
+// invocations' items and bytes adding up to the export's; and every log
+// line carries the request id, and the export's lines its id.
+func checkRecords(t *testing.T, stdout string, runs int, last map[string]any) {
+	t.Helper()
+	recs, logs := records(t, stdout)
+	if len(recs) != runs {
+		t.Fatalf("%d metrics records, want one per invocation, %d", len(recs), runs)
+	}
+	var items, bytes int64
+	for i, r := range recs {
+		items += r[metrics.ItemsWritten]
+		bytes += r[metrics.BytesWritten]
+		want := int64(1)
+		if i == runs-1 {
+			want = 0
+		}
+		if r[metrics.Continuations] != want || r[metrics.Failures] != 0 || r[metrics.Readers] > 1 {
+			t.Errorf("invocation %d: record %v, want Continuations %d, no failure, at most 1 reader", i+1, r, want)
+		}
+	}
+	if fmt.Sprint(items) != fmt.Sprint(last["itemCount"]) || fmt.Sprint(bytes) != fmt.Sprint(last["sizeBytes"]) {
+		t.Errorf("the invocations' records add up to %d items, %d bytes; the export wrote %v, %v", items, bytes, last["itemCount"], last["sizeBytes"])
+	}
+	exports := map[any]bool{}
+	for _, l := range logs {
+		if l["requestId"] == nil {
+			t.Errorf("log line without requestId: %v", l)
+		}
+		if l["msg"] == "start" || l["msg"] == "continues" || l["msg"] == "done" {
+			exports[l["exportId"]] = true
+		}
+	}
+	if len(exports) != 1 || exports[nil] { // the uninterrupted run was another function's
+		t.Errorf("export ids in the start, continues and done lines: %v, want the export's, in every invocation", exports)
+	}
+}
+
+// records returns the metrics records (by name, exactly) and the JSON log
+// lines that the function wrote on its stdout; the emulator's own lines
+// are not JSON objects.
+func records(t *testing.T, stdout string) (recs []map[string]int64, logs []map[string]any) {
+	t.Helper()
+	for line := range strings.Lines(stdout) {
+		switch {
+		case strings.HasPrefix(line, `{"_aws":`):
+			r, err := metrics.Parse([]byte(line))
+			if err != nil {
+				t.Fatalf("metrics record: %v\n%s", err, line)
+			}
+			m := map[string]int64{}
+			for _, x := range r.Metrics {
+				m[x.Name] = x.Value
+			}
+			if r.Namespace != metrics.DefaultNamespace || len(r.Dimensions) != 1 || r.Dimensions[0].Name != "FunctionName" {
+				t.Errorf("record in namespace %q with dimensions %v", r.Namespace, r.Dimensions)
+			}
+			recs = append(recs, m)
+		case strings.HasPrefix(line, "{"):
+			var l map[string]any
+			if json.Unmarshal([]byte(line), &l) == nil && l["msg"] != nil {
+				logs = append(logs, l)
+			}
+		}
+	}
+	return recs, logs
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/awsenv"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/metrics"
 	fp "github.com/allma/ddb-query-to-s3-manifest/internal/testkit/faultproxy"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -45,6 +46,7 @@ func TestFaultMatrix(t *testing.T) {
 				if n := r.ddb.Faulted("Query"); n != 3 {
 					t.Errorf("%d Query requests throttled, want 3", n)
 				}
+				wantQueryMetrics(t, r, 3, false)
 			},
 		},
 		{
@@ -53,7 +55,20 @@ func TestFaultMatrix(t *testing.T) {
 			ddb:      []fp.Rule{{Op: "Query", Skip: 1, Fault: fp.Error(400, "ProvisionedThroughputExceededException", "throughput exceeded")}},
 			wantType: "TransientStepError",
 			wantMsg:  []string{"table {table}", "page 2", "ProvisionedThroughputExceededException", "items written from 1 page;"},
-			check:    wantAttempts("Query", 1+awsenv.MaxAttempts),
+			check: func(t *testing.T, r *rig) {
+				wantAttempts("Query", 1+awsenv.MaxAttempts)(t, r)
+				wantQueryMetrics(t, r, awsenv.MaxAttempts, true)
+			},
+		},
+		{
+			name: "DynamoDB ThrottlingException and RequestLimitExceeded, then retries recover",
+			user: bigUser,
+			ddb: []fp.Rule{
+				{Op: "Query", Skip: 1, Times: 1, Fault: fp.Error(400, "ThrottlingException", "Rate of requests exceeds the allowed throughput.")},
+				{Op: "Query", Skip: 2, Times: 1, Fault: fp.Error(400, "RequestLimitExceeded", "Throughput exceeds the current throughput limit for your account.")},
+				{Op: "Query", Skip: 3, Times: 1, Fault: fp.Error(500, "InternalServerError", "internal server error")},
+			},
+			check: func(t *testing.T, r *rig) { wantQueryMetrics(t, r, 2, false) },
 		},
 		{
 			name:     "DynamoDB 500 on every attempt",
@@ -61,7 +76,10 @@ func TestFaultMatrix(t *testing.T) {
 			ddb:      []fp.Rule{{Op: "Query", Fault: fp.Error(500, "InternalServerError", "internal server error")}},
 			wantType: "TransientStepError",
 			wantMsg:  []string{"table {table}", "page 1", "InternalServerError", "0 items written"},
-			check:    wantAttempts("Query", awsenv.MaxAttempts),
+			check: func(t *testing.T, r *rig) {
+				wantAttempts("Query", awsenv.MaxAttempts)(t, r)
+				wantQueryMetrics(t, r, 0, true) // retried, not throttled
+			},
 		},
 		{
 			name:     "DynamoDB AccessDeniedException",
@@ -305,6 +323,30 @@ func kms(cfg map[string]any) {
 	d := cfg["destination"].(map[string]any)
 	d["serverSideEncryption"] = "aws:kms"
 	d["kmsKeyId"] = "arn:aws:kms:us-east-1:123456789012:key/1234abcd"
+}
+
+// wantQueryMetrics checks the Query figures of the invocation's metrics
+// record against what the proxy saw: throttles throttling answers, and
+// every Query request that reached it but the one per page read (and the
+// one that failed, when failed) counted as a retry.
+func wantQueryMetrics(t *testing.T, r *rig, throttles int64, failed bool) {
+	t.Helper()
+	m := r.lastRecord(t)
+	requests := m[metrics.Pages]
+	if failed {
+		requests++
+	}
+	if got, want := [3]int64{m[metrics.Throttles], m[metrics.QueryRetries], m[metrics.Failures]},
+		[3]int64{throttles, int64(r.ddb.Count("Query")) - requests, one(failed)}; got != want {
+		t.Errorf("metrics {Throttles, QueryRetries, Failures} = %v, want %v (%d Query requests, %d pages)", got, want, r.ddb.Count("Query"), m[metrics.Pages])
+	}
+}
+
+func one(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // wantAttempts checks how many requests for op reached the proxy.

@@ -5,6 +5,7 @@
 package faults
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/awsenv"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/metrics"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/faultproxy"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
@@ -137,6 +139,22 @@ type rig struct {
 	bucket  string
 	h       *step.Handler
 	s3c     *s3.Client
+	emf     bytes.Buffer // the metrics records of the handler's invocations
+}
+
+// lastRecord returns the values of the last invocation's metrics record.
+func (r *rig) lastRecord(t *testing.T) map[string]int64 {
+	t.Helper()
+	lines := bytes.SplitAfter(bytes.TrimSuffix(r.emf.Bytes(), []byte("\n")), []byte("\n"))
+	rec, err := metrics.Parse(lines[len(lines)-1])
+	if err != nil {
+		t.Fatalf("metrics record: %v\n%s", err, r.emf.Bytes())
+	}
+	m := map[string]int64{}
+	for _, x := range rec.Metrics {
+		m[x.Name] = x.Value
+	}
+	return m
 }
 
 type rigOptions struct {
@@ -181,7 +199,12 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if o.offload.Threshold > 0 {
 		o.offload.API = s3c
 	}
+	emf, err := metrics.NewEmitter(&r.emf, "", "faults")
+	if err != nil {
+		t.Fatal(err)
+	}
 	r.h = step.New(step.Deps{
+		Metrics:       emf,
 		DynamoDB:      dbi,
 		S3:            si,
 		Pointers:      step.PointerReader{S3: s3c},

@@ -46,6 +46,7 @@ type Stack struct {
 	DynamoDBEndpoint string
 	S3Endpoint       string
 	procs            []*exec.Cmd
+	lambdas          int // functions started (StartLambda)
 }
 
 // ErrMissing reports a server binary that is not installed.
@@ -309,6 +310,14 @@ type Lambda struct {
 	Endpoint string // http://127.0.0.1:P, for aws lambda invoke --endpoint-url
 	cmd      *exec.Cmd
 	mu       sync.Mutex
+	log      string // the emulator's and the function's output
+}
+
+// Log returns what the emulator and the function (its stdout: logs and
+// metrics records) have written so far.
+func (l *Lambda) Log() string {
+	b, _ := os.ReadFile(l.log)
+	return string(b)
 }
 
 // BuildBootstrap builds cmd/manifest as a static linux binary into dir.
@@ -346,11 +355,17 @@ func (s *Stack) StartLambda(extra ...string) (*Lambda, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", p1)
 	env := append(s.Env(), "AWS_LAMBDA_FUNCTION_TIMEOUT=60", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128", "LOG_LEVEL=warn")
 	env = append(env, extra...)
-	if err := s.spawn("lambda", env, rie, "--runtime-interface-emulator-address", addr,
+	// The first function logs to "lambda" (Log("lambda")), later ones to
+	// files of their own, so that each Lambda's Log is its own.
+	name := "lambda"
+	if s.lambdas++; s.lambdas > 1 {
+		name = fmt.Sprintf("lambda-%d", s.lambdas)
+	}
+	if err := s.spawn(name, env, rie, "--runtime-interface-emulator-address", addr,
 		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", p2), bootstrap); err != nil {
 		return nil, err
 	}
-	l := &Lambda{Endpoint: "http://" + addr, cmd: s.procs[len(s.procs)-1]}
+	l := &Lambda{Endpoint: "http://" + addr, cmd: s.procs[len(s.procs)-1], log: filepath.Join(s.Dir, name+".log")}
 	return l, WaitTCP(addr, 20*time.Second)
 }
 

@@ -29,6 +29,7 @@ import (
 
 	"github.com/allma/ddb-query-to-s3-manifest/cmd/manifest-cli/internal/progress"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/metrics"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 )
 
@@ -271,11 +272,16 @@ func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
 		rep.Update(progress.Stats{Items: p.Items, Bytes: p.Bytes, Pages: p.Pages})
 	}
 	// cfg is already rendered, so pointers are read once.
-	out, err := step.New(deps).Export(ctx, policy, ev, cfg)
+	start := time.Now()
+	var fig metrics.Invocation
+	out, err := step.New(deps).Export(ctx, policy, ev, cfg, &fig)
 	if err == nil { // the final totals, whatever the last callback said
 		rep.Update(progress.Stats{Items: out.ItemCount, Bytes: out.SizeBytes, Pages: rep.Stats().Pages})
+		fig.Continuation = out.Continuation != ""
 	}
 	rep.Stop(err == nil)
+	fig.Failed, fig.Duration = err != nil, time.Since(start)
+	fmt.Fprintln(env.Stderr, summary(fig))
 	if err != nil {
 		return failRun(parent, env.Stderr, err)
 	}
@@ -288,6 +294,18 @@ func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
 			out.ItemCount, out.Continuation, opts.event)
 	}
 	return ExitOK
+}
+
+// summary is the line that ends a run on stderr: the figures the Lambda
+// function publishes as metrics, by the same names (this run's share of a
+// resumable export).
+func summary(fig metrics.Invocation) string {
+	var b strings.Builder
+	b.WriteString("manifest-cli: summary:")
+	for _, m := range fig.Metrics() {
+		fmt.Fprintf(&b, " %s=%d", m.Name, m.Value)
+	}
+	return b.String()
 }
 
 // fail prints err as "Type: message" and returns its exit code.
