@@ -258,7 +258,7 @@ type pipeline struct {
 	// invocation read the query to its end.
 	position    map[string]types.AttributeValue
 	queryDone   bool
-	headEnd     bool // the last page written had no LastEvaluatedKey
+	headEnd     bool   // the last page written had no LastEvaluatedKey
 	pagesBefore int    // pages earlier invocations read
 	fromUpload  string // the upload id the continuation names ("": none yet)
 

@@ -237,7 +237,9 @@ type ranges struct {
 	flat        int       // rounds since the rate last rose
 	lastDecease time.Time // last decrease
 	peak        int
-	absorbed []*span // spans appended to the manifest, whose segments remain until it is complete
+	absorbed    []*span // spans appended to the manifest, whose segments remain until it is complete
+	// restoredBytes: the segments' bytes when this invocation resumed them.
+	restoredBytes int64
 	// fromID: spans numbered below it come from the continuation this
 	// invocation resumed (0: none did).
 	fromID int
@@ -687,15 +689,15 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // segment is one span's lines, written to an object of their own.
 type segment struct {
-	rs   *ranges
-	s    *span
-	key  string
-	c    *query.Capture
-	tr   *lines.Transcoder
-	wp   lines.Page
-	w    *upload.Writer
-	bw   *bufio.Writer
-	n    int64 // items written
+	rs  *ranges
+	s   *span
+	key string
+	c   *query.Capture
+	tr  *lines.Transcoder
+	wp  lines.Page
+	w   *upload.Writer
+	bw  *bufio.Writer
+	n   int64 // items written
 	// st is the segment's suspended upload (a resumable export suspends
 	// a segment when its range is done, and completes it only when the
 	// manifest is assembled); obj is the completed segment.
@@ -902,6 +904,9 @@ func (p *pipeline) absorb(rs *ranges) (Stage, error) {
 		rs.mu.Unlock()
 		p.st.items += g.n
 		rs.items.Add(-g.n)
+		if g.obj != nil {
+			rs.bytes.Add(-g.obj.Size)
+		}
 		p.headItems.Store(p.st.items)
 		p.headBytes.Store(p.w.Size())
 		if err := context.Cause(p.work); p.work.Err() != nil {

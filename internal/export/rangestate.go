@@ -122,6 +122,7 @@ func (p *pipeline) restoreRanges(b json.RawMessage) (*ranges, error) {
 				}
 				s.seg.st = &us
 				rs.bytes.Add(us.Size)
+				rs.restoredBytes += us.Size
 			}
 			rs.items.Add(ss.Items)
 		}

@@ -63,6 +63,12 @@ func (p *pipeline) stats() Stats {
 	if p.started && !p.queryDone {
 		s.Readers = 1
 	}
+	if rs := p.par.Load(); rs != nil { // the segments not yet appended
+		s.Items += rs.items.Load()
+		s.Bytes += rs.bytes.Load() - rs.restoredBytes
+		s.Pages = int(rs.pages.Load())
+		s.Readers = rs.peakReaders()
+	}
 	s.Items, s.Pages, s.Offloaded, s.Bytes = max(s.Items, 0), max(s.Pages, 0), max(s.Offloaded, 0), max(s.Bytes, 0)
 	return s
 }

@@ -38,11 +38,11 @@ type Token struct {
 	Upload json.RawMessage `json:"u,omitempty"`
 	// Key is the ExclusiveStartKey of the next page, in DynamoDB JSON; nil
 	// when the query has no page left.
-	Key       json.RawMessage `json:"k,omitempty"`
+	Key json.RawMessage `json:"k,omitempty"`
 	// Ranges, when the query was split into key ranges, is each range's
 	// place (its interval, its position, its segment's upload), in the
 	// export's own encoding.
-	Ranges json.RawMessage `json:"r,omitempty"`
+	Ranges    json.RawMessage `json:"r,omitempty"`
 	Items     int64           `json:"i"`           // lines written
 	Offloaded int64           `json:"o,omitempty"` // of them, items offloaded
 	Pages     int             `json:"p"`           // pages read
