@@ -236,6 +236,7 @@ type ranges struct {
 	lastRate    float64
 	flat        int       // rounds since the rate last rose
 	lastDecease time.Time // last decrease
+	streak      int       // throttled requests in a row at one reader
 	peak        int
 	absorbed    []*span // spans appended to the manifest, whose segments remain until it is complete
 	// restoredBytes: the segments' bytes when this invocation resumed them.
@@ -490,7 +491,7 @@ func (rs *ranges) splitIfAsked(s *span) {
 func (rs *ranges) read(s *span, capture func() (*query.Capture, error), deliver func(*query.Page) error) (Stage, error) {
 	q := &rs.p.cfg.Query
 	base := query.Input(q)
-	throttled := 0
+	throttled := 0           // throttled attempts of this request in a row
 	var spare *query.Capture // the buffer of a throttled request, for the next
 	for {
 		rs.splitIfAsked(s)
@@ -522,7 +523,7 @@ func (rs *ranges) read(s *span, capture func() (*query.Capture, error), deliver 
 				return StageQuery, err
 			}
 			throttled++
-			if rs.throttle() <= 1 && throttled >= throttleAttempts {
+			if rs.throttle() >= throttleAttempts {
 				return StageQuery, err
 			}
 			if err := sleep(rs.ctx, backoff(throttled)); err != nil {
@@ -586,6 +587,9 @@ func (rs *ranges) release(ok bool, size int64) {
 	defer rs.mu.Unlock()
 	rs.inflight--
 	rs.wake()
+	if ok {
+		rs.streak = 0
+	}
 	if !ok || !rs.auto {
 		return
 	}
@@ -609,7 +613,9 @@ func (rs *ranges) release(ok bool, size int64) {
 }
 
 // throttle notes a throttled request: the limit shrinks (at most once a
-// round). It returns the readers now allowed.
+// round). It returns how many requests in a row were throttled with no
+// page read in between since the limit came down to one reader: the
+// sequential export's request fails after throttleAttempts of them.
 func (rs *ranges) throttle() int {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -619,7 +625,10 @@ func (rs *ranges) throttle() int {
 		rs.roundPages, rs.roundBytes, rs.roundStart, rs.flat = 0, 0, time.Now(), 0
 		rs.wake()
 	}
-	return rs.readers()
+	if rs.readers() <= 1 {
+		rs.streak++
+	}
+	return rs.streak
 }
 
 func (rs *ranges) wake() {
