@@ -95,5 +95,6 @@ type Destination struct {
 
 // Output says how items are written.
 type Output struct {
-	Format Format
+	Format    Format
+	Container Container
 }

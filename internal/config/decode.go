@@ -24,7 +24,7 @@ var (
 	TopKeys         = []string{"query", "destination", "output", "enableItemOffloading", "resumable"}
 	QueryKeys       = []string{"tableName", "indexName", "keyConditionExpression", "expressionAttributeValues", "expressionAttributeNames", "filterExpression", "projectionExpression", "scanIndexForward", "consistentRead", "limit", "pageSize", "exclusiveStartKey", "parallelism"}
 	DestinationKeys = []string{"bucketName", "key", "contentType", "overwrite", "serverSideEncryption", "kmsKeyId", "expectedBucketOwner"}
-	OutputKeys      = []string{"format"}
+	OutputKeys      = []string{"format", "container"}
 )
 
 var (
@@ -65,6 +65,16 @@ func Decode(tree, raw map[string]any) (*Config, error) {
 			}
 			cfg.Output.Format = f
 		}
+		if s, ok := d.str("output.container", out["container"], false); ok {
+			c, err := ParseContainer(s)
+			if err != nil {
+				d.errs.add("output.container", "%v", err)
+			}
+			cfg.Output.Container = c
+		}
+	}
+	if cfg.Output.Container == Array && !d.contentTypeSet {
+		cfg.Destination.ContentType = ArrayContentType
 	}
 	if b, ok := d.boolean("enableItemOffloading", tree["enableItemOffloading"]); ok {
 		cfg.EnableItemOffloading = b
@@ -118,8 +128,9 @@ func (d *decoder) placeholders(q *Query) {
 }
 
 type decoder struct {
-	errs Errors
-	raw  map[string]any // the config before rendering
+	errs           Errors
+	raw            map[string]any // the config before rendering
+	contentTypeSet bool           // destination.contentType was given
 }
 
 // templated reports whether the config as written holds a string (a
@@ -232,6 +243,7 @@ func (d *decoder) destination(dst *Destination, m map[string]any) {
 	}
 	if s, ok := d.str("destination.contentType", m["contentType"], false); ok {
 		dst.ContentType = s
+		d.contentTypeSet = true
 	}
 	if b, ok := d.boolean("destination.overwrite", m["overwrite"]); ok {
 		dst.Overwrite = b

@@ -43,3 +43,38 @@ func (f Format) String() string {
 	}
 	return fmt.Sprintf("Format(%d)", uint8(f))
 }
+
+// Container is how the manifest holds its items (output.container).
+type Container uint8
+
+const (
+	// JSONL is one item per line, each line ending in a newline.
+	JSONL Container = iota
+	// Array is one JSON array: "[", the items separated by ",\n", "]"
+	// ("[]" when there are none), for readers that take one JSON document
+	// (a Distributed Map's ItemReader with InputType JSON).
+	Array
+)
+
+// ArrayContentType is the manifest's default Content-Type with the array
+// container.
+const ArrayContentType = "application/json"
+
+// ParseContainer reads output.container: "jsonl" (or empty) or "array".
+func ParseContainer(s string) (Container, error) {
+	switch s {
+	case "", "jsonl":
+		return JSONL, nil
+	case "array":
+		return Array, nil
+	}
+	return JSONL, fmt.Errorf(`unknown container %q: expected "jsonl" or "array"`, s)
+}
+
+// String returns the configuration name of c: "jsonl" or "array".
+func (c Container) String() string {
+	if c == Array {
+		return "array"
+	}
+	return "jsonl"
+}

@@ -344,6 +344,9 @@ func (p *pipeline) open() error {
 	}
 	p.w = w
 	p.bw = bufio.NewWriterSize(p.w, writeBufferSize)
+	if p.cfg.Output.Container == config.Array && p.opts.From == nil {
+		p.bw.WriteByte('[') // a bufio.Writer's first byte does not fail
+	}
 	// Memory: once the export is past its first part, the collector runs
 	// when garbage passes a small budget over what is live, not when it
 	// equals it, so peak memory does not grow with the length of the run.
@@ -514,7 +517,7 @@ func (p *pipeline) encodePage(tr *lines.Transcoder, wp *lines.Page, pg fetchedPa
 	case err != nil:
 		return StageQuery, fmt.Errorf("page %d of table %s: malformed response: %w", pg.Number, p.cfg.Query.TableName, err)
 	case p.off == nil:
-		if _, err := p.bw.Write(wp.Lines); err != nil {
+		if err := writeLines(p.bw, wp, p.cfg.Output.Container, p.st.items); err != nil {
 			return StageUpload, err
 		}
 		p.st.items += int64(wp.Count)
@@ -543,14 +546,50 @@ func (p *pipeline) writeLine(line []byte) (Stage, error) {
 		}
 		line = out
 	}
-	if _, err := p.bw.Write(line); err != nil {
-		return StageUpload, err
-	}
-	if err := p.bw.WriteByte('\n'); err != nil {
+	if err := writeLine(p.bw, line, p.cfg.Output.Container, p.st.items); err != nil {
 		return StageUpload, err
 	}
 	p.st.items++
 	return "", nil
+}
+
+// writeLines writes a page's lines in the container's framing: JSON lines
+// as they are; array elements each after a separator unless it is the
+// first (before: the items written before the page).
+func writeLines(w *bufio.Writer, wp *lines.Page, c config.Container, before int64) error {
+	if c != config.Array {
+		_, err := w.Write(wp.Lines)
+		return err
+	}
+	start := 0
+	for i, end := range wp.Ends {
+		if err := writeLine(w, wp.Lines[start:end-1], c, before+int64(i)); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+// arraySeparator goes between two items of the array container.
+const arraySeparator = ",\n"
+
+// writeLine writes one item (line, without its newline) in the container's
+// framing; before is the items written before it.
+func writeLine(w *bufio.Writer, line []byte, c config.Container, before int64) error {
+	if c == config.Array {
+		if before > 0 {
+			if _, err := w.WriteString(arraySeparator); err != nil {
+				return err
+			}
+		}
+		_, err := w.Write(line)
+		return err
+	}
+	if _, err := w.Write(line); err != nil {
+		return err
+	}
+	return w.WriteByte('\n')
 }
 
 // pageDone engages the memory budget once past the first part, and reports
@@ -599,6 +638,11 @@ func (p *pipeline) finish() (*Result, error) {
 		}
 		p.st.pages = p.pagesBefore + int(rs.pages.Load())
 		readers = rs.peakReaders()
+	}
+	if p.cfg.Output.Container == config.Array {
+		if err := p.bw.WriteByte(']'); err != nil {
+			return p.fail(StageUpload, err)
+		}
 	}
 	if err := p.bw.Flush(); err != nil {
 		return p.fail(StageUpload, err)

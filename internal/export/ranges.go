@@ -802,7 +802,7 @@ func (g *segment) page(pg *query.Page) error {
 	if err := g.open(g.rs.p.upload); err != nil {
 		return &stageError{StageUpload, err}
 	}
-	if _, err := g.bw.Write(g.wp.Lines); err != nil {
+	if err := writeLines(g.bw, &g.wp, g.rs.p.cfg.Output.Container, g.n); err != nil {
 		return &stageError{StageUpload, err}
 	}
 	g.n += int64(g.wp.Count)
@@ -901,6 +901,16 @@ func (p *pipeline) absorb(rs *ranges) (Stage, error) {
 		g := s.seg
 		if err := g.close(p.upload); err != nil {
 			return StageUpload, err
+		}
+		if g.obj != nil && p.cfg.Output.Container == config.Array && p.st.items > 0 {
+			// The segment's first item is the first it wrote: the
+			// separator from the items before it goes here.
+			if _, err := p.bw.WriteString(arraySeparator); err != nil {
+				return StageUpload, err
+			}
+			if err := p.bw.Flush(); err != nil {
+				return StageUpload, err
+			}
 		}
 		if g.obj != nil {
 			if err := p.w.Append(p.upload, upload.Source{Bucket: g.obj.Bucket, Key: g.obj.Key, VersionID: g.obj.VersionID, Size: g.obj.Size}); err != nil {
