@@ -227,7 +227,8 @@ func (d slowDynamoDB) Query(ctx context.Context, in *dynamodb.QueryInput, optFns
 
 // TestParallelResumable: a resumable export read by four readers, over
 // invocations too short for it, hands on every range and ends with the
-// manifest one reader writes in one invocation, leaving nothing beside it.
+// manifest one reader writes in one invocation, leaving nothing beside it;
+// with string keys, in the array container.
 func TestParallelResumable(t *testing.T) {
 	stack, _ := env(t)
 	ctx := context.Background()
@@ -248,8 +249,9 @@ func TestParallelResumable(t *testing.T) {
 			if err := stack.PutItems(ctx, table, items); err != nil {
 				t.Fatal(err)
 			}
+			container := map[string]string{"N": "jsonl", "S": "array", "B": "jsonl"}[kind]
 			cfg := func(key string, par any, resumable bool) map[string]any {
-				return map[string]any{"resumable": resumable,
+				return map[string]any{"resumable": resumable, "output": map[string]any{"container": container},
 					"query": map[string]any{"tableName": table, "keyConditionExpression": "PK = :p", "expressionAttributeValues": map[string]any{":p": "P"},
 						"pageSize": 8, "parallelism": par, "scanIndexForward": kind != "S"},
 					"destination": map[string]any{"bucketName": bucket, "key": key}}
