@@ -917,6 +917,9 @@ func (p *pipeline) absorb(rs *ranges) (Stage, error) {
 				return StageUpload, err
 			}
 		}
+		if g.obj != nil {
+			p.log.Debug("segment appended", "key", g.obj.Key, "bytes", g.obj.Size, "items", g.n)
+		}
 		rs.mu.Lock()
 		rs.order = append(rs.order[:1], rs.order[2:]...)
 		rs.absorbed = append(rs.absorbed, s)

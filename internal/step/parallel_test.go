@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
@@ -309,4 +311,199 @@ func TestParallelResumable(t *testing.T) {
 			assertNoneUnder(t, stack, bucket, "many.jsonl.resume/")
 		})
 	}
+}
+
+// failingDynamoDB fails the n-th range Query (a rewritten key condition)
+// once with err, counting from when armed.
+type failingDynamoDB struct {
+	slowDynamoDB
+	mu    sync.Mutex
+	armed bool
+	n     int
+	err   error
+	hit   bool
+}
+
+func (d *failingDynamoDB) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	d.mu.Lock()
+	fail := false
+	if d.armed && !d.hit && strings.Contains(aws.ToString(in.KeyConditionExpression), "BETWEEN :keyrangeLo") {
+		if d.n--; d.n == 0 {
+			fail, d.hit = true, true
+		}
+	}
+	d.mu.Unlock()
+	if fail {
+		return nil, d.err
+	}
+	return d.slowDynamoDB.Query(ctx, in, optFns...)
+}
+
+// TestParallelResumableFailsLater: a range reader fails in the second
+// invocation of a resumable export. A transient failure keeps what the
+// continuation needs: the same continuation, sent again, goes on to the
+// exact manifest. A permanent one removes everything: the manifest's
+// upload, every segment and its upload, the continuation's state.
+func TestParallelResumableFailsLater(t *testing.T) {
+	stack, _ := env(t)
+	ctx := context.Background()
+	table, bucket := testenv.Name("pfail"), testenv.Name("pfail")
+	if err := stack.CreateTable(ctx, testenv.Table{Name: table, HashKey: "PK", RangeKey: "SK", Attrs: map[string]types.ScalarAttributeType{"SK": "N"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stack.CreateBucket(ctx, bucket, false); err != nil {
+		t.Fatal(err)
+	}
+	var items []map[string]types.AttributeValue
+	for i := range 600 {
+		items = append(items, map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "P"}, "SK": keyValue("N", i*3), "v": &types.AttributeValueMemberN{Value: fmt.Sprint(i)}})
+	}
+	if err := stack.PutItems(ctx, table, items); err != nil {
+		t.Fatal(err)
+	}
+	cfg := func(key string, par any, resumable bool) map[string]any {
+		return map[string]any{"resumable": resumable,
+			"query": map[string]any{"tableName": table, "keyConditionExpression": "PK = :p", "expressionAttributeValues": map[string]any{":p": "P"},
+				"pageSize": 8, "parallelism": par},
+			"destination": map[string]any{"bucketName": bucket, "key": key}}
+	}
+	_, one := env(t)
+	if _, ferr := invoke(t, one, map[string]any{"customConfig": cfg("one.jsonl", 1, false)}); ferr != nil {
+		t.Fatal(ferr.Message)
+	}
+	want, err := stack.GetObject(ctx, bucket, "one.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		err       error
+		permanent bool
+	}{
+		{name: "transient", err: fmt.Errorf("injected: connection reset by peer")},
+		{name: "permanent", err: &smithy.GenericAPIError{Code: "ValidationException", Message: "injected: The provided key element does not match the schema"}, permanent: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := tc.name + ".jsonl"
+			db := &failingDynamoDB{slowDynamoDB: slowDynamoDB{stack.DynamoDB(ctx), 120 * time.Millisecond}, n: 3, err: tc.err}
+			h := step.New(step.Deps{DynamoDB: db, S3: stack.S3(ctx), Export: export.Options{DeadlineMargin: 500 * time.Millisecond}})
+			var continuation any
+			var last map[string]any
+			failed := false
+			for runs := 0; runs < 40; runs++ {
+				if runs == 1 {
+					db.mu.Lock()
+					db.armed = true
+					db.mu.Unlock()
+				}
+				ictx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+				out, ferr := testenv.Invoke(t, ictx, h, map[string]any{"customConfig": cfg(key, 4, true), "continuation": continuation})
+				cancel()
+				if ferr != nil && strings.Contains(ferr.Message, "injected") {
+					failed = true
+					if runs != 1 {
+						t.Fatalf("the injected failure came in invocation %d, want 2", runs+1)
+					}
+					if tc.permanent {
+						if ferr.Type != "PermanentStepError" || !strings.Contains(ferr.Message, "aborted") {
+							t.Fatalf("%s: %s", ferr.Type, ferr.Message)
+						}
+						stack.AssertNothingLeft(t, ctx, bucket, key)
+						assertNoneUnder(t, stack, bucket, key+".resume/")
+						return
+					}
+					if ferr.Type != "TransientStepError" || !strings.Contains(ferr.Message, "the upload is kept") {
+						t.Fatalf("%s: %s", ferr.Type, ferr.Message)
+					}
+					continue // the same continuation again
+				}
+				if ferr != nil && strings.Contains(ferr.Message, "the upload is kept") {
+					continue
+				}
+				if ferr != nil {
+					t.Fatalf("invocation %d: %s", runs+1, ferr.Message)
+				}
+				last = out
+				if out["complete"] == true {
+					break
+				}
+				if runs == 0 && out["continuation"] == nil {
+					t.Fatal("the first invocation did not hand on a continuation")
+				}
+				continuation = out["continuation"]
+			}
+			if !failed || tc.permanent {
+				t.Fatalf("failed %v: the injected failure did not happen where the test wants it", failed)
+			}
+			if last["complete"] != true {
+				t.Fatalf("last reply %v", last)
+			}
+			got, err := stack.GetObject(ctx, bucket, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%d bytes, want %d; first difference at %d", len(got), len(want), firstDifference(got, want))
+			}
+			assertNoneUnder(t, stack, bucket, key+".resume/")
+		})
+	}
+}
+
+// TestParallelLargeSegments: ranges whose segments are multipart uploads
+// of their own (over 5 MiB) are assembled into the manifest by
+// server-side copies, byte for byte the one-reader manifest.
+func TestParallelLargeSegments(t *testing.T) {
+	stack, _ := env(t)
+	ctx := context.Background()
+	table, bucket := testenv.Name("plarge"), testenv.Name("plarge")
+	if err := stack.CreateTable(ctx, testenv.Table{Name: table, HashKey: "PK", RangeKey: "SK", Attrs: map[string]types.ScalarAttributeType{"SK": "N"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stack.CreateBucket(ctx, bucket, false); err != nil {
+		t.Fatal(err)
+	}
+	var items []map[string]types.AttributeValue
+	for i := range 90 { // ~31 MB, three items a page
+		items = append(items, map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "P"}, "SK": keyValue("N", i),
+			"big": &types.AttributeValueMemberS{Value: strings.Repeat(string(rune('a'+i%26)), 350_000)}})
+	}
+	for start := 0; start < len(items); start += 10 {
+		if err := stack.PutItems(ctx, table, items[start:start+10]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got [2][]byte
+	logs := &logBuffer{}
+	for i, par := range []int{1, 4} {
+		h := step.New(step.Deps{DynamoDB: stack.DynamoDB(ctx), S3: stack.S3(ctx), Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		key := fmt.Sprintf("large-%d.jsonl", par)
+		if _, ferr := invoke(t, h, map[string]any{"customConfig": map[string]any{
+			"query":       map[string]any{"tableName": table, "keyConditionExpression": "PK = :p", "expressionAttributeValues": map[string]any{":p": "P"}, "parallelism": par},
+			"destination": map[string]any{"bucketName": bucket, "key": key}}}); ferr != nil {
+			t.Fatal(ferr.Message)
+		}
+		var err error
+		if got[i], err = stack.GetObject(ctx, bucket, key); err != nil {
+			t.Fatal(err)
+		}
+		assertNoneUnder(t, stack, bucket, key+".resume/")
+	}
+	if !bytes.Equal(got[0], got[1]) {
+		t.Fatalf("parallelism 4: %d bytes, 1: %d bytes; first difference at %d", len(got[1]), len(got[0]), firstDifference(got[0], got[1]))
+	}
+	large := 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var rec struct {
+			Msg   string `json:"msg"`
+			Bytes int64  `json:"bytes"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "segment appended" && rec.Bytes > 5<<20 {
+			large++
+		}
+	}
+	if large == 0 {
+		t.Fatalf("no segment over 5 MiB was appended: the test did not exercise multipart segments\n%s", logs.String())
+	}
+	t.Logf("%d segments over 5 MiB appended", large)
 }
