@@ -209,6 +209,7 @@ type span struct {
 	// split, when set, asks the reader to split off the second half of
 	// what it has left and send it (nil: it cannot).
 	split chan *span
+	stuck bool     // it could not be split where its reader is
 	seg   *segment // nil for the head span
 }
 
@@ -417,7 +418,7 @@ func (rs *ranges) largest() *span {
 	var best *span
 	bestW := 0.0
 	for _, s := range rs.order {
-		if s.done || s.split != nil || s.hi == nil {
+		if s.done || s.split != nil || s.stuck || s.hi == nil {
 			continue
 		}
 		from, to := rs.left(s)
@@ -465,6 +466,7 @@ func (rs *ranges) splitIfAsked(s *span) {
 		succ, ok = keyrange.Succ(mid)
 	}
 	if !ok {
+		s.stuck = true // until its reader moves on
 		rs.answer(s, nil)
 		return
 	}
@@ -541,7 +543,7 @@ func (rs *ranges) read(s *span, capture func() (*query.Capture, error), deliver 
 			return StageQuery, err
 		}
 		rs.mu.Lock() // other readers compare what is left of s
-		s.pos = pg.LastEvaluatedKey
+		s.pos, s.stuck = pg.LastEvaluatedKey, false
 		if len(s.pos) > 0 {
 			s.at = s.pos[rs.l.sortKey]
 		}
