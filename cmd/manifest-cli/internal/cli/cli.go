@@ -269,7 +269,7 @@ func run(parent context.Context, env Env, opts *options, ev *step.Event) int {
 
 	rep := progress.Start(env.Stderr, progress.Options{Mode: opts.progress, Total: cfg.Query.Limit})
 	deps.Export.Progress = func(p export.Progress) {
-		rep.Update(progress.Stats{Items: p.Items, Bytes: p.Bytes, Pages: p.Pages})
+		rep.Update(progress.Stats{Items: p.Items, Bytes: p.Bytes, Pages: p.Pages, Readers: p.Readers})
 	}
 	// cfg is already rendered, so pointers are read once.
 	start := time.Now()

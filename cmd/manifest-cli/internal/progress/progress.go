@@ -52,9 +52,10 @@ func ParseMode(s string, tty bool) (Mode, error) {
 
 // Stats are an export's running totals.
 type Stats struct {
-	Items int64 // items written
-	Bytes int64 // bytes written
-	Pages int   // Query pages read
+	Items   int64 // items written
+	Bytes   int64 // bytes written
+	Pages   int   // Query pages read
+	Readers int   // range readers reading now; 0 or 1: not shown
 }
 
 // Options tunes a Reporter. The zero value shows nothing.
@@ -197,14 +198,21 @@ func FormatBar(s Stats, elapsed time.Duration, total int64, frame int, final boo
 	}
 	fmt.Fprintf(&b, " %s %s  %s  %s  %s items/s  %s",
 		Count(s.Items), plural(s.Items, "item"), MB(s.Bytes), MBps(s.Bytes, elapsed), Count(int64(perSecond(float64(s.Items), elapsed))), Clock(elapsed))
+	if s.Readers > 1 {
+		fmt.Fprintf(&b, "  %d readers", s.Readers)
+	}
 	return b.String()
 }
 
 // FormatLine renders one plain progress line, for logs: no escapes, no
 // thousands separators, so that it greps and parses easily.
 func FormatLine(s Stats, elapsed time.Duration) string {
-	return fmt.Sprintf("%d %s, %s, %d %s, %s elapsed, %s, %.0f items/s",
+	line := fmt.Sprintf("%d %s, %s, %d %s, %s elapsed, %s, %.0f items/s",
 		s.Items, plural(s.Items, "item"), MB(s.Bytes), s.Pages, plural(int64(s.Pages), "page"), elapsed.Round(time.Second), MBps(s.Bytes, elapsed), perSecond(float64(s.Items), elapsed))
+	if s.Readers > 1 {
+		line += fmt.Sprintf(", %d readers", s.Readers)
+	}
+	return line
 }
 
 // plural returns word for a count of one, else word+"s".

@@ -189,3 +189,17 @@ func TestReporter(t *testing.T) {
 		})
 	}
 }
+
+func TestReadersShown(t *testing.T) {
+	s := Stats{Items: 10, Bytes: 1000, Pages: 2, Readers: 4}
+	if got := FormatLine(s, time.Second); !strings.HasSuffix(got, ", 4 readers") {
+		t.Errorf("line %q does not end with the readers", got)
+	}
+	if got := FormatBar(s, time.Second, 0, 0, false); !strings.HasSuffix(got, "  4 readers") {
+		t.Errorf("bar %q does not end with the readers", got)
+	}
+	s.Readers = 1
+	if got := FormatLine(s, time.Second); strings.Contains(got, "reader") {
+		t.Errorf("one reader shown: %q", got)
+	}
+}
