@@ -60,6 +60,7 @@ type DynamoDB struct {
 	delay  time.Duration
 	mu     sync.Mutex
 	tables map[string]*table
+	parts  map[string]*ptable // tables serving a Partition
 }
 
 // table holds a table's pages: every page but the last shares one body of
@@ -104,7 +105,7 @@ func NewDynamoDB(useTLS bool, delay time.Duration) *DynamoDB {
 	if delay <= 0 {
 		delay = DefaultDelay
 	}
-	d := &DynamoDB{delay: delay, tables: map[string]*table{}}
+	d := &DynamoDB{delay: delay, tables: map[string]*table{}, parts: map[string]*ptable{}}
 	d.srv = start(useTLS, http.HandlerFunc(d.serve))
 	return d
 }
@@ -191,8 +192,9 @@ func (d *DynamoDB) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	readAt := time.Now()
-	if target := r.Header.Get("X-Amz-Target"); target != "DynamoDB_20120810.Query" {
-		ddbError(w, http.StatusBadRequest, "UnknownOperationException", "the fake serves Query only, got "+target)
+	target := r.Header.Get("X-Amz-Target")
+	if target != "DynamoDB_20120810.Query" && target != "DynamoDB_20120810.DescribeTable" {
+		ddbError(w, http.StatusBadRequest, "UnknownOperationException", "the fake serves Query and DescribeTable only, got "+target)
 		return
 	}
 	var req queryRequest
@@ -201,8 +203,22 @@ func (d *DynamoDB) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.mu.Lock()
-	t := d.tables[req.TableName]
+	t, pt := d.tables[req.TableName], d.parts[req.TableName]
 	d.mu.Unlock()
+	if target == "DynamoDB_20120810.DescribeTable" && (t != nil || pt != nil) {
+		if pt != nil {
+			pt.mu.Lock()
+			pt.stats.Describes++
+			pt.mu.Unlock()
+		}
+		time.Sleep(time.Until(readAt.Add(d.delay)))
+		writeBody(w, describe(req.TableName, pt))
+		return
+	}
+	if pt != nil {
+		d.servePartition(w, pt, reqBody, readAt)
+		return
+	}
 	if t == nil {
 		ddbError(w, http.StatusBadRequest, "ResourceNotFoundException", "Requested resource not found: Table: "+req.TableName+" not found")
 		return
