@@ -89,6 +89,7 @@ type Progress struct {
 	Bytes   int64
 	Pages   int
 	Elapsed time.Duration
+	Readers int // range readers running (query.parallelism); 0 until the export reports it
 }
 
 // Result is what an export wrote. When Next is set, the export is not done:
