@@ -565,3 +565,43 @@ func TestPartitionLatency(t *testing.T) {
 		t.Errorf("a page of %d bytes took %s, want at least %s", p.Bytes(), took, want)
 	}
 }
+
+// TestPartitionItems: each distribution and key type builds a partition of
+// the pages asked for, and the skewed and clustered keys are skewed.
+func TestPartitionItems(t *testing.T) {
+	for _, typ := range []string{"N", "S", "B"} {
+		for _, dist := range []string{Uniform, Skewed, Cluster} {
+			for _, pages := range []int{1, 3} {
+				t.Run(fmt.Sprint(typ, dist, pages), func(t *testing.T) {
+					items, err := PartitionItems(dist, typ, pages, 1)
+					if err != nil {
+						t.Fatal(err)
+					}
+					p, err := NewPartition(Schema{SortKeyType: typ}, items)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := p.Pages(DefaultPageBytes); got != pages {
+						t.Errorf("%d pages, want %d", got, pages)
+					}
+					if typ != "N" || pages == 1 {
+						return
+					}
+					// The share of items in the lowest tenth of the range.
+					lo, hi := p.items[p.table[0]].sk.n, p.items[p.table[len(p.table)-1]].sk.n
+					tenth := new(big.Rat).Add(lo, new(big.Rat).Quo(new(big.Rat).Sub(hi, lo), big.NewRat(10, 1)))
+					in := 0
+					for _, it := range p.items {
+						if it.sk.n.Cmp(tenth) < 0 {
+							in++
+						}
+					}
+					share := float64(in) / float64(len(items))
+					if dist == Uniform && (share < 0.05 || share > 0.15) || dist == Skewed && share < 0.8 {
+						t.Errorf("%s: %.2f of the items in the lowest tenth of the key range", dist, share)
+					}
+				})
+			}
+		}
+	}
+}
