@@ -22,7 +22,8 @@ type DriveOptions struct {
 	// peak RSS is the worst case of the memory formula.
 	SlowS3Items   int
 	SlowS3Latency time.Duration
-	Dir           string // scratch directory
+	Range         RangeOptions // range-read rows (query.parallelism); Range.Pages 0: skip
+	Dir           string       // scratch directory
 	Spawner       Spawner
 }
 
@@ -196,8 +197,15 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 		fmt.Fprintf(w, "  pipelining <= 1.05x:               %.3fx  %s  (%.3fx the %s the fake took to serve the pages, its lateness included)\n",
 			pipeRatio, verdict(pipeRatio <= 1.05), pipe.export.Wall.Seconds()/served.Seconds(), served.Round(time.Millisecond))
 	}
-	fmt.Fprintf(w, "  requests per page = 1.000 (export): worst %.3f, %d re-fetches  %s  (floor rows: %d re-fetches)\n",
-		maxReq, refetched, verdict(maxReq == 1 && refetched == 0), otherRefetched)
+	if len(all) > 0 {
+		fmt.Fprintf(w, "  requests per page = 1.000 (export): worst %.3f, %d re-fetches  %s  (floor rows: %d re-fetches)\n",
+			maxReq, refetched, verdict(maxReq == 1 && refetched == 0), otherRefetched)
+	}
+	if o.Range.Pages > 0 {
+		if err := driveRange(ctx, o.Spawner, fakes, o.Range, w); err != nil {
+			return fmt.Errorf("range reads: %w", err)
+		}
+	}
 	if o.E2EItems > 0 {
 		if err := driveE2E(ctx, o, w); err != nil {
 			return fmt.Errorf("end to end: %w", err)
