@@ -605,3 +605,75 @@ func TestPartitionItems(t *testing.T) {
 		}
 	}
 }
+
+// TestPartitionCapUnderLoad: sixteen concurrent range readers, each paging
+// through a sixteenth of the key space (BETWEEN) and waiting a little after
+// each ProvisionedThroughputExceededException, read every item once, are
+// throttled, and read no faster than the cap and its burst allow.
+func TestPartitionCapUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes two seconds")
+	}
+	d := NewDynamoDB(false, 0)
+	t.Cleanup(d.Close)
+	items, err := PartitionItems(Uniform, "N", 24, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPartition(Schema{}, items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const capacity = 8e6 // bytes a second: 24 pages take about 2 s past the 1 s burst
+	d.AddPartition("t", p, PartitionOptions{ReadCap: capacity})
+	c := client(d)
+	ctx := context.Background()
+	const readers = 16
+	counts := make([]int, readers)
+	errs := make(chan error, readers)
+	start := time.Now()
+	for i := range readers {
+		go func() {
+			lo, hi := uint64(i)*(1e12/readers), uint64(i+1)*(1e12/readers)-1
+			in := &dynamodb.QueryInput{TableName: aws.String("t"), KeyConditionExpression: aws.String("PK = :p AND SK BETWEEN :lo AND :hi"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: "TENANT#bench"},
+					":lo": &types.AttributeValueMemberN{Value: fmt.Sprint(lo)}, ":hi": &types.AttributeValueMemberN{Value: fmt.Sprint(hi)}}}
+			for {
+				out, err := c.Query(ctx, in)
+				if _, ok := errors.AsType[*types.ProvisionedThroughputExceededException](err); ok {
+					time.Sleep(50 * time.Millisecond)
+					continue
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				counts[i] += len(out.Items)
+				if out.LastEvaluatedKey == nil {
+					errs <- nil
+					return
+				}
+				in.ExclusiveStartKey = out.LastEvaluatedKey
+			}
+		}()
+	}
+	for range readers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	took := time.Since(start)
+	st := d.PartitionStats("t")
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	if total != len(items) || st.Throttled == 0 || st.ReadBytes != p.Bytes() {
+		t.Errorf("read %d items of %d; stats %+v: want all, some throttled, each byte read once", total, len(items), st)
+	}
+	if least := time.Duration(float64(p.Bytes()-capacity) / capacity * float64(time.Second)); took < least {
+		t.Errorf("read %d bytes in %s: faster than the cap allows (%s)", p.Bytes(), took, least)
+	}
+	t.Logf("%d bytes in %s (%.1f MB/s, cap %.1f), %d requests, %d throttled, at most %d in flight",
+		p.Bytes(), took, float64(p.Bytes())/1e6/took.Seconds(), capacity/1e6, st.Requests, st.Throttled, st.MaxInFlight)
+}
