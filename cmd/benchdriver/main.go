@@ -42,6 +42,7 @@ func main() {
 	rangeGroups := flag.String("range-rows", "", "comma-separated range-read row groups to run (uniform, skewed, cluster, one-page, string, binary); empty: all")
 	rangeLatency := flag.Duration("range-latency", bench.DefaultPageLatency, "time a range-read page of 1 MiB takes")
 	rangeCap := flag.Float64("range-cap", bench.DefaultReadCap/1e6, "range-read partition's read cap, MB/s")
+	richItems := flag.Int("rich-items", 0, "also export this many items of the rich mix (~2.5 KB: nested maps, escapes, long numbers, sets, binary) beside the floor; 0: skip")
 	job := flag.String("job", "", "internal: run one measurement (JSON bench.Job) and print its figures")
 	flag.Parse()
 
@@ -84,7 +85,8 @@ func main() {
 	err = bench.Drive(ctx, bench.DriveOptions{
 		Sizes: sizes, HTTPSItems: *httpsItems, WarmSizes: warmSizes, PipelinePages: *pipePages, Latency: *latency,
 		E2EItems: *e2eItems, ColdStart: *cold, Dir: dir, SlowS3Items: *slowItems, SlowS3Latency: *slowLatency,
-		Range: bench.RangeOptions{Pages: *rangePages, Groups: groups, Latency: *rangeLatency, ReadCap: *rangeCap * 1e6},
+		RichItems: *richItems,
+		Range:     bench.RangeOptions{Pages: *rangePages, Groups: groups, Latency: *rangeLatency, ReadCap: *rangeCap * 1e6},
 		Spawner: bench.Spawner{Self: self, Args: func(j bench.Job) []string {
 			b, _ := json.Marshal(j)
 			return []string{"-job", string(b)}

@@ -26,6 +26,7 @@ type TableOptions struct {
 	// request to writing the last byte of its page: the headers leave after
 	// the delay, the body is streamed evenly over the rest.
 	Latency time.Duration
+	Mix     string // the items: "" the page mix (pageItems), "rich" (richItem)
 }
 
 // Stats counts what a fake served for one table.
@@ -120,13 +121,13 @@ func (d *DynamoDB) Close() { d.srv.Close() }
 // moment; the pages themselves are shared, so memory does not grow with
 // Items.
 func (d *DynamoDB) AddTable(name string, opts TableOptions) {
-	items, perPage := pageItems(1<<30, 1)
+	items, perPage := mixItems(opts.Mix, 1<<30, 1)
 	t := &table{opts: opts, perPage: perPage}
 	t.pages = max(1, (opts.Items+perPage-1)/perPage)
 	t.full = fmt.Appendf(nil, `{"Count":%d,"ScannedCount":%d,"Items":[`, perPage, perPage)
 	t.full = append(append(t.full, items...), ']')
 	t.fullCRC = crc32.ChecksumIEEE(t.full)
-	lastItems, n := pageItems(opts.Items-(t.pages-1)*perPage, 1)
+	lastItems, n := mixItems(opts.Mix, opts.Items-(t.pages-1)*perPage, 1)
 	t.last = fmt.Appendf(nil, `{"Count":%d,"ScannedCount":%d,"Items":[`, n, n)
 	t.last = append(append(t.last, lastItems...), ']')
 	t.lastCRC = crc32.ChecksumIEEE(t.last)

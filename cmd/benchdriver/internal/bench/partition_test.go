@@ -677,3 +677,34 @@ func TestPartitionCapUnderLoad(t *testing.T) {
 	t.Logf("%d bytes in %s (%.1f MB/s, cap %.1f), %d requests, %d throttled, at most %d in flight",
 		p.Bytes(), took, float64(p.Bytes())/1e6/took.Seconds(), capacity/1e6, st.Requests, st.Throttled, st.MaxInFlight)
 }
+
+// TestRichItems: the rich mix is valid DynamoDB JSON the SDK decodes, of
+// about 2.5 KB an item.
+func TestRichItems(t *testing.T) {
+	f := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, perPage := mixItems(Rich, 1<<30, 1)
+	f.DynamoDB.AddTable("rich", TableOptions{Items: perPage + 5, Mix: Rich})
+	in := &dynamodb.QueryInput{TableName: aws.String("rich"), KeyConditionExpression: aws.String("PK = :p"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: "TENANT#bench"}}}
+	n := 0
+	for {
+		out, err := client(f.DynamoDB).Query(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(out.Items)
+		if out.LastEvaluatedKey == nil {
+			break
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+	st := f.DynamoDB.Stats("rich")
+	if n != perPage+5 {
+		t.Errorf("read %d items, want %d", n, perPage+5)
+	}
+	if per := st.ResponseBytes / int64(n); per < 2200 || per > 2900 {
+		t.Errorf("%d bytes an item, want about 2,500", per)
+	}
+}

@@ -124,7 +124,7 @@ func writeRangeRow(w io.Writer, r RangeRow, one time.Duration) {
 	}
 	fmt.Fprintf(w, "%-24s %7d %5d %8.3f %9d %9s %7.1f %5.0f%% %6s %8d %6.2f %8.1f  %s\n",
 		r.Name, r.Stats.Items, r.Stats.Pages, r.Stats.RequestsPerPage(), r.Stats.Throttled, r.Fig.Wall.Round(time.Millisecond),
-		r.MBps(), 100*r.CapShare(), vs, r.Stats.Describes, r.Fig.CPU.Seconds(), mib(r.Fig.PeakRSS), runLength(r.Readers))
+		r.MBps(), 100*r.CapShare(), vs, r.Stats.Describes, r.Fig.CPU.Seconds(), mib(r.Fig.PeakRSS), runLength(r.Readers)+fmt.Sprintf(" (max %d)", r.Stats.MaxInFlight))
 	var notes []string
 	if r.Parallelism != "1" && r.Stats.MaxInFlight <= 1 {
 		notes = append(notes, "sequential")
