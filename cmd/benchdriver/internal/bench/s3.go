@@ -244,8 +244,15 @@ func (s *S3) serve(w http.ResponseWriter, r *http.Request) {
 // serveStored answers the operations on stored objects.
 func (s *S3) serveStored(w http.ResponseWriter, r *http.Request, op, bucket, key string, body *bytes.Buffer) {
 	q := r.URL.Query()
+	// Not held while a body is written: a client reading a GetObject slowly
+	// may be waiting for its own UploadPart to be answered.
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	locked := true
+	defer func() {
+		if locked {
+			s.mu.Unlock()
+		}
+	}()
 	switch op {
 	case "GetObjectTagging":
 		writeXML(w, `<Tagging><TagSet></TagSet></Tagging>`)
@@ -326,6 +333,8 @@ func (s *S3) serveStored(w http.ResponseWriter, r *http.Request, op, bucket, key
 			writeXML(w, fmt.Sprintf(`<CopyPartResult><ETag>"%08x"</ETag><LastModified>2026-01-01T00:00:00.000Z</LastModified></CopyPartResult>`, p.crc))
 			return
 		}
+		s.mu.Unlock()
+		locked = false
 		h := w.Header()
 		h.Set("ETag", etag)
 		h.Set("Content-Length", strconv.FormatInt(hi-lo+1, 10))
