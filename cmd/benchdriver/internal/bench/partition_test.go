@@ -616,7 +616,7 @@ func TestPartitionCapUnderLoad(t *testing.T) {
 	}
 	d := NewDynamoDB(false, 0)
 	t.Cleanup(d.Close)
-	items, err := PartitionItems(Uniform, "N", 24, 1)
+	items, err := PartitionItems(Uniform, "N", 12, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -624,8 +624,11 @@ func TestPartitionCapUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const capacity = 8e6 // bytes a second: 24 pages take about 2 s past the 1 s burst
-	d.AddPartition("t", p, PartitionOptions{ReadCap: capacity})
+	// 12 pages take 1.5 s at 8 MB/s. The bucket holds less than a page, so
+	// that requests less than a page's refill apart (1/8 s) are throttled
+	// however slow the machine.
+	const capacity, burst = 8e6, 10 * time.Millisecond
+	d.AddPartition("t", p, PartitionOptions{ReadCap: capacity, Burst: burst})
 	c := client(d)
 	ctx := context.Background()
 	const readers = 16
@@ -671,7 +674,7 @@ func TestPartitionCapUnderLoad(t *testing.T) {
 	if total != len(items) || st.Throttled == 0 || st.ReadBytes != p.Bytes() {
 		t.Errorf("read %d items of %d; stats %+v: want all, some throttled, each byte read once", total, len(items), st)
 	}
-	if least := time.Duration(float64(p.Bytes()-capacity) / capacity * float64(time.Second)); took < least {
+	if least := time.Duration((float64(p.Bytes()) - capacity*burst.Seconds()) / capacity * float64(time.Second)); took < least {
 		t.Errorf("read %d bytes in %s: faster than the cap allows (%s)", p.Bytes(), took, least)
 	}
 	t.Logf("%d bytes in %s (%.1f MB/s, cap %.1f), %d requests, %d throttled, at most %d in flight",
