@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/allma/ddb-query-to-s3-manifest/cmd/benchdriver/internal/bench"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbrange"
 )
 
 func main() {
@@ -40,8 +41,8 @@ func main() {
 	cold := flag.Bool("coldstart", false, "build bootstrap and report its size (and, with -e2e-items, its init time under the emulator)")
 	rangePages := flag.Int("range-pages", 0, "range-read rows (query.parallelism against one partition with a per-page latency and a read cap): pages of the uniform partition, the others half as many; 0: skip")
 	rangeGroups := flag.String("range-rows", "", "comma-separated range-read row groups to run (uniform, skewed, cluster, one-page, string, binary); empty: all")
-	rangeLatency := flag.Duration("range-latency", bench.DefaultPageLatency, "time a range-read page of 1 MiB takes")
-	rangeCap := flag.Float64("range-cap", bench.DefaultReadCap/1e6, "range-read partition's read cap, MB/s")
+	rangeLatency := flag.Duration("range-latency", ddbrange.DefaultPageLatency, "time a range-read page of 1 MiB takes")
+	rangeCap := flag.Float64("range-cap", ddbrange.DefaultReadCap/1e6, "range-read partition's read cap, MB/s")
 	richItems := flag.Int("rich-items", 0, "also export this many items of the rich mix (~2.5 KB: nested maps, escapes, long numbers, sets, binary) beside the floor; 0: skip")
 	job := flag.String("job", "", "internal: run one measurement (JSON bench.Job) and print its figures")
 	flag.Parse()

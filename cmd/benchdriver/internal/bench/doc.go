@@ -12,7 +12,8 @@
 // CRC32 check fails and the page is fetched again; Stats counts requests per
 // page so that such re-fetches show in the figures instead of hiding in them.
 //
-// Besides those pre-built pages, the fake DynamoDB serves a Partition: items
+// Besides those pre-built pages, the fake DynamoDB serves a
+// ddbrange.Partition (AddPartition): items
 // sorted by their sort key (N as exact decimals, S and B bytewise), queried
 // with the key conditions DynamoDB accepts (=, <, <=, >, >=, BETWEEN,
 // begins_with), in either order, from any ExclusiveStartKey, on the table

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbrange"
 )
 
 // DefaultDelay is how long the fakes wait, after reading a whole request,
@@ -61,7 +63,7 @@ type DynamoDB struct {
 	delay  time.Duration
 	mu     sync.Mutex
 	tables map[string]*table
-	parts  map[string]*ptable // tables serving a Partition
+	parts  map[string]*ddbrange.Table // tables serving a ddbrange.Partition
 }
 
 // table holds a table's pages: every page but the last shares one body of
@@ -106,7 +108,7 @@ func NewDynamoDB(useTLS bool, delay time.Duration) *DynamoDB {
 	if delay <= 0 {
 		delay = DefaultDelay
 	}
-	d := &DynamoDB{delay: delay, tables: map[string]*table{}, parts: map[string]*ptable{}}
+	d := &DynamoDB{delay: delay, tables: map[string]*table{}, parts: map[string]*ddbrange.Table{}}
 	d.srv = start(useTLS, http.HandlerFunc(d.serve))
 	return d
 }
@@ -161,6 +163,47 @@ func (d *DynamoDB) Stats(name string) Stats {
 	return s
 }
 
+// AddPartition serves p as table name (see package ddbrange). Tables may
+// share a partition; each has its own cap and counts.
+func (d *DynamoDB) AddPartition(name string, p *ddbrange.Partition, o ddbrange.Options) {
+	t := ddbrange.NewTable(p, o)
+	d.mu.Lock()
+	d.parts[name] = t
+	d.mu.Unlock()
+}
+
+// RemoveTable stops serving name, so that its items can be collected.
+func (d *DynamoDB) RemoveTable(name string) {
+	d.mu.Lock()
+	delete(d.parts, name)
+	delete(d.tables, name)
+	d.mu.Unlock()
+}
+
+func (d *DynamoDB) partition(name string) *ddbrange.Table {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.parts[name]
+}
+
+// PartitionStats reports what table name, added with AddPartition, answered
+// so far.
+func (d *DynamoDB) PartitionStats(name string) ddbrange.Stats {
+	if t := d.partition(name); t != nil {
+		return t.Stats()
+	}
+	return ddbrange.Stats{}
+}
+
+// SampleReaders samples the Query requests table name has in flight (see
+// ddbrange.Table.SampleReaders); stop returns the samples.
+func (d *DynamoDB) SampleReaders(name string, every time.Duration) (stop func() []int) {
+	if t := d.partition(name); t != nil {
+		return t.SampleReaders(every)
+	}
+	return func() []int { return nil }
+}
+
 // page returns page p's body without its suffix, and that body's CRC32.
 func (t *table) page(p int) ([]byte, uint32) {
 	if p == t.pages-1 {
@@ -207,17 +250,12 @@ func (d *DynamoDB) serve(w http.ResponseWriter, r *http.Request) {
 	t, pt := d.tables[req.TableName], d.parts[req.TableName]
 	d.mu.Unlock()
 	if target == "DynamoDB_20120810.DescribeTable" && (t != nil || pt != nil) {
-		if pt != nil {
-			pt.mu.Lock()
-			pt.stats.Describes++
-			pt.mu.Unlock()
-		}
 		time.Sleep(time.Until(readAt.Add(d.delay)))
-		writeBody(w, describe(req.TableName, pt))
+		ddbrange.WriteBody(w, ddbrange.Describe(req.TableName, pt))
 		return
 	}
 	if pt != nil {
-		d.servePartition(w, pt, reqBody, readAt)
+		pt.ServeQuery(w, reqBody, readAt, d.delay)
 		return
 	}
 	if t == nil {

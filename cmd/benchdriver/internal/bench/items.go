@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/attrtest"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbrange"
 )
 
 // pageItems builds the items of one page, comma-separated, and says how many
@@ -125,12 +126,12 @@ const (
 )
 
 // PartitionItems builds the items of a partition of about pages pages (of
-// DefaultPageBytes; at least one page, and exactly one when pages is 1) for
-// a table of Schema{SortKeyType: typ}: the partition key PK is
+// ddbrange.DefaultPageBytes; at least one page, and exactly one when pages is 1) for
+// a table of ddbrange.Schema{SortKeyType: typ}: the partition key PK is
 // TENANT#bench, the sort key SK of type typ (N: integers below 10^12; S:
 // 16 hex digits; B: 8 bytes) is drawn from dist, the other attributes are
 // pageItems' mix (400 B to 1 KB), shared between items.
-func PartitionItems(dist, typ string, pages int, seed uint64) ([]Item, error) {
+func PartitionItems(dist, typ string, pages int, seed uint64) ([]ddbrange.Item, error) {
 	r := rand.New(rand.NewPCG(seed, 7))
 	var rests [][]byte
 	for i := range 1500 {
@@ -139,9 +140,9 @@ func PartitionItems(dist, typ string, pages int, seed uint64) ([]Item, error) {
 		rests = append(rests, it[cut:len(it)-1])
 	}
 	// How many items: (pages - 1/2) pages' worth, or one page less a little.
-	target := (float64(pages) - 0.5) * DefaultPageBytes
+	target := (float64(pages) - 0.5) * ddbrange.DefaultPageBytes
 	if pages <= 1 {
-		target = DefaultPageBytes - 4096
+		target = ddbrange.DefaultPageBytes - 4096
 	}
 	// Too many keys (their length is a guess, below any); the items are cut
 	// at the target below, which keeps the distribution (keys are shuffled).
@@ -179,7 +180,7 @@ func PartitionItems(dist, typ string, pages int, seed uint64) ([]Item, error) {
 	// The items in key order would put the same rests in the same order as
 	// the keys; shuffle them, as the order of items is the fake's job.
 	r.Shuffle(n, func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
-	items := make([]Item, n)
+	items := make([]ddbrange.Item, n)
 	for i, k := range keys {
 		var key []byte
 		switch typ {
@@ -194,7 +195,7 @@ func PartitionItems(dist, typ string, pages int, seed uint64) ([]Item, error) {
 		default:
 			return nil, fmt.Errorf("unknown key type %q", typ)
 		}
-		items[i] = Item{Key: key, Rest: rests[i%len(rests)]}
+		items[i] = ddbrange.Item{Key: key, Rest: rests[i%len(rests)]}
 	}
 	total := 0.0
 	for i, it := range items {

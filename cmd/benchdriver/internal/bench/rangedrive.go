@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbrange"
 )
 
 // RangeOptions says which range-read rows Drive measures: exports of one
@@ -42,7 +44,7 @@ var RangeGroups = []RangeGroup{
 type RangeRow struct {
 	Name        string
 	Parallelism string
-	Stats       PartitionStats
+	Stats       ddbrange.Stats
 	Fig         Figures
 	Err         error
 	Readers     []int // the most Query requests in flight in each ReadersEvery, as the fake saw them
@@ -58,9 +60,9 @@ func (r RangeRow) CapShare() float64 {
 }
 
 func driveRange(ctx context.Context, sp Spawner, f *Fakes, o RangeOptions, w io.Writer) error {
-	o.Latency = cmp.Or(o.Latency, DefaultPageLatency)
+	o.Latency = cmp.Or(o.Latency, ddbrange.DefaultPageLatency)
 	if o.ReadCap == 0 {
-		o.ReadCap = DefaultReadCap
+		o.ReadCap = ddbrange.DefaultReadCap
 	}
 	fmt.Fprintf(w, "\nRange reads: one partition, a page takes %s per MiB, the partition serves at most %.1f MB/s (1 s burst, then ProvisionedThroughputExceededException).\n",
 		o.Latency, o.ReadCap/1e6)
@@ -83,14 +85,14 @@ func driveRange(ctx context.Context, sp Spawner, f *Fakes, o RangeOptions, w io.
 		if err != nil {
 			return err
 		}
-		p, err := NewPartition(Schema{SortKeyType: g.Type}, items)
+		p, err := ddbrange.New(ddbrange.Schema{SortKeyType: g.Type}, items)
 		if err != nil {
 			return err
 		}
 		var one time.Duration
 		for _, par := range g.Parallelism {
 			name := fmt.Sprintf("range-%s-%s-p%s", g.Name, g.Type, par)
-			f.DynamoDB.AddPartition(name, p, PartitionOptions{Latency: o.Latency, ReadCap: o.ReadCap})
+			f.DynamoDB.AddPartition(name, p, ddbrange.Options{Latency: o.Latency, ReadCap: o.ReadCap})
 			stop := f.DynamoDB.SampleReaders(name, ReadersEvery)
 			fig, err := sp.Run(ctx, Job{Mode: "export", Table: name, Key: name + ".jsonl", Parallelism: par}, f.Env())
 			r := RangeRow{Name: fmt.Sprintf("%s %s p=%s", g.Name, g.Type, par), Parallelism: par, Fig: fig, Err: err,

@@ -1,4 +1,18 @@
-package bench
+// Package ddbrange is a fake DynamoDB partition for tests and benchmarks of
+// range reads: one partition of items sorted by the sort key (N compared as
+// exact decimals, S and B bytewise), answering Query with the key
+// conditions DynamoDB accepts on the sort key (=, <, <=, >, >=, BETWEEN,
+// begins_with, with or without ExpressionAttributeNames, AND the partition
+// key's =), in either order, with Limit, from any ExclusiveStartKey (between
+// items too), with a one-term FilterExpression and a top-level
+// ProjectionExpression, on the table or on one index whose sort keys repeat;
+// and DescribeTable. Pages are cut at 1 MiB of items, take a latency
+// proportional to their size, and the partition answers
+// ProvisionedThroughputExceededException above a read cap.
+//
+// A Server serves Tables over HTTP to a real SDK client; cmd/benchdriver's
+// fake DynamoDB serves them beside its pre-built pages.
+package ddbrange
 
 import (
 	"bytes"
@@ -18,7 +32,7 @@ import (
 	"time"
 )
 
-// Defaults of PartitionOptions: a page takes DefaultPageLatency per MiB of
+// Defaults of Options: a page takes DefaultPageLatency per MiB of
 // items read, and the partition serves at most DefaultReadCap bytes a
 // second, with DefaultBurst of that rate saved up when idle.
 const (
@@ -120,10 +134,10 @@ func parseValue(raw []byte) (keyVal, error) {
 	return keyVal{}, fmt.Errorf("%s is not an S, N or B value", raw)
 }
 
-// NewPartition sorts items into a partition of schema. Every item must have
+// New sorts items into a partition of schema. Every item must have
 // the partition and sort keys (one partition key value for all), sort keys
 // must be distinct, and items with the index's sort key are in the index.
-func NewPartition(schema Schema, items []Item) (*Partition, error) {
+func New(schema Schema, items []Item) (*Partition, error) {
 	schema = schema.withDefaults()
 	p := &Partition{schema: schema, items: make([]pitem, len(items))}
 	for i, it := range items {
@@ -219,8 +233,8 @@ func (p *Partition) Pages(pageBytes int) int {
 	return pages
 }
 
-// PartitionOptions says how a table serves its partition.
-type PartitionOptions struct {
+// Options says how a table serves its partition.
+type Options struct {
 	// Latency is the time a page of one MiB of items takes, from reading
 	// the request to answering, proportionally less for smaller pages
 	// (never less than the fake's delay); 0: DefaultPageLatency, negative:
@@ -236,7 +250,7 @@ type PartitionOptions struct {
 	PageBytes int
 }
 
-func (o PartitionOptions) withDefaults() PartitionOptions {
+func (o Options) withDefaults() Options {
 	if o.Latency == 0 {
 		o.Latency = DefaultPageLatency
 	}
@@ -248,8 +262,8 @@ func (o PartitionOptions) withDefaults() PartitionOptions {
 	return o
 }
 
-// PartitionStats counts what a table serving a Partition answered.
-type PartitionStats struct {
+// Stats counts what a table serving a Partition answered.
+type Stats struct {
 	Items     int
 	Bytes     int64 // the partition's item bytes
 	Pages     int   // pages a sequential Query over the whole partition reads
@@ -265,59 +279,40 @@ type PartitionStats struct {
 }
 
 // RequestsPerPage is Requests / Pages.
-func (s PartitionStats) RequestsPerPage() float64 {
+func (s Stats) RequestsPerPage() float64 {
 	if s.Pages == 0 {
 		return 0
 	}
 	return float64(s.Requests) / float64(s.Pages)
 }
 
-// ptable is a table serving a partition.
-type ptable struct {
+// Table is a Partition served with Options: its cap, its latency and its
+// counts.
+type Table struct {
 	p    *Partition
-	opts PartitionOptions
+	opts Options
 
 	mu        sync.Mutex
 	tokens    float64
 	refilled  time.Time
-	stats     PartitionStats
+	stats     Stats
 	seen      map[string]int
 	inFlight  atomic.Int32
 	peak      atomic.Int32 // the most in flight since the last sample
 	maxFlight atomic.Int32
 }
 
-// AddPartition serves p as table name. Tables may share a partition; each
-// has its own cap and counts.
-func (d *DynamoDB) AddPartition(name string, p *Partition, opts PartitionOptions) {
-	opts = opts.withDefaults()
-	t := &ptable{p: p, opts: opts, seen: map[string]int{}, refilled: time.Now()}
-	t.tokens = opts.ReadCap * opts.Burst.Seconds()
-	d.mu.Lock()
-	d.parts[name] = t
-	d.mu.Unlock()
+// NewTable serves p with o. Tables may share a partition; each has its own
+// cap and counts. Its methods are safe for concurrent use.
+func NewTable(p *Partition, o Options) *Table {
+	o = o.withDefaults()
+	t := &Table{p: p, opts: o, seen: map[string]int{}, refilled: time.Now()}
+	t.tokens = o.ReadCap * o.Burst.Seconds()
+	return t
 }
 
-// RemoveTable stops serving name, so that its partition can be collected.
-func (d *DynamoDB) RemoveTable(name string) {
-	d.mu.Lock()
-	delete(d.parts, name)
-	delete(d.tables, name)
-	d.mu.Unlock()
-}
-
-func (d *DynamoDB) partition(name string) *ptable {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.parts[name]
-}
-
-// PartitionStats reports what table name answered so far.
-func (d *DynamoDB) PartitionStats(name string) PartitionStats {
-	t := d.partition(name)
-	if t == nil {
-		return PartitionStats{}
-	}
+// Stats reports what t answered so far.
+func (t *Table) Stats() Stats {
 	t.mu.Lock()
 	s := t.stats
 	t.mu.Unlock()
@@ -326,11 +321,10 @@ func (d *DynamoDB) PartitionStats(name string) PartitionStats {
 	return s
 }
 
-// SampleReaders records, every interval, the most Query requests table
-// name had in flight at once during that interval, until the returned
-// function is called; it returns the samples.
-func (d *DynamoDB) SampleReaders(name string, every time.Duration) (stop func() []int) {
-	t := d.partition(name)
+// SampleReaders records, every interval, the most Query requests t had in
+// flight at once during that interval, until the returned function is
+// called; it returns the samples.
+func (t *Table) SampleReaders(every time.Duration) (stop func() []int) {
 	done := make(chan struct{})
 	var samples []int
 	var wg sync.WaitGroup
@@ -344,9 +338,7 @@ func (d *DynamoDB) SampleReaders(name string, every time.Duration) (stop func() 
 			case <-done:
 				return
 			case <-tick.C:
-				if t != nil {
-					samples = append(samples, int(t.peak.Swap(t.inFlight.Load())))
-				}
+				samples = append(samples, int(t.peak.Swap(t.inFlight.Load())))
 			}
 		}
 	}()
@@ -386,7 +378,7 @@ type page struct {
 }
 
 // query answers q from t's partition, without the cap or latency.
-func (t *ptable) query(q *rangeQuery) (page, error) {
+func (t *Table) query(q *rangeQuery) (page, error) {
 	p, s := t.p, t.p.schema
 	names := func(n string) (string, error) {
 		if strings.HasPrefix(n, "#") {
@@ -598,7 +590,7 @@ type startKey struct {
 	sort, table keyVal
 }
 
-func (t *ptable) startKey(q *rangeQuery) (startKey, error) {
+func (t *Table) startKey(q *rangeQuery) (startKey, error) {
 	s := t.p.schema
 	want := []string{s.PartitionKey, s.SortKey}
 	if q.IndexName != "" {
@@ -891,7 +883,7 @@ func (f *filter) holds(ms []member) bool {
 }
 
 // charge takes n bytes from the bucket, or reports that it is empty.
-func (t *ptable) charge(n int) bool {
+func (t *Table) charge(n int) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.opts.ReadCap < 0 {
@@ -908,9 +900,10 @@ func (t *ptable) charge(n int) bool {
 	return true
 }
 
-// servePartition answers a Query on a partition table; reqBody is the
-// whole request, read at readAt.
-func (d *DynamoDB) servePartition(w http.ResponseWriter, t *ptable, reqBody []byte, readAt time.Time) {
+// ServeQuery answers a Query; reqBody is the whole request, read at readAt.
+// The answer leaves no sooner than delay after readAt, and no sooner than
+// the page's latency.
+func (t *Table) ServeQuery(w http.ResponseWriter, reqBody []byte, readAt time.Time, delay time.Duration) {
 	n := t.inFlight.Add(1)
 	defer t.inFlight.Add(-1)
 	for {
@@ -927,7 +920,7 @@ func (d *DynamoDB) servePartition(w http.ResponseWriter, t *ptable, reqBody []by
 	}
 	var q rangeQuery
 	if err := json.Unmarshal(reqBody, &q); err != nil {
-		ddbError(w, http.StatusBadRequest, "SerializationException", err.Error())
+		writeError(w, http.StatusBadRequest, "SerializationException", err.Error())
 		return
 	}
 	pg, err := t.query(&q)
@@ -936,15 +929,15 @@ func (d *DynamoDB) servePartition(w http.ResponseWriter, t *ptable, reqBody []by
 			t.mu.Lock()
 			t.stats.Invalid++
 			t.mu.Unlock()
-			ddbError(w, http.StatusBadRequest, "ValidationException", ve.msg)
+			writeError(w, http.StatusBadRequest, "ValidationException", ve.msg)
 			return
 		}
-		ddbError(w, http.StatusInternalServerError, "InternalServerError", err.Error())
+		writeError(w, http.StatusInternalServerError, "InternalServerError", err.Error())
 		return
 	}
 	if !t.charge(pg.read) {
-		time.Sleep(time.Until(readAt.Add(d.delay)))
-		ddbError(w, http.StatusBadRequest, "ProvisionedThroughputExceededException",
+		time.Sleep(time.Until(readAt.Add(delay)))
+		writeError(w, http.StatusBadRequest, "ProvisionedThroughputExceededException",
 			"The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.")
 		return
 	}
@@ -957,16 +950,25 @@ func (d *DynamoDB) servePartition(w http.ResponseWriter, t *ptable, reqBody []by
 		t.stats.Refetched++
 	}
 	t.mu.Unlock()
-	wait := d.delay
+	wait := delay
 	if t.opts.Latency > 0 {
 		wait = max(wait, time.Duration(float64(t.opts.Latency)*float64(pg.read)/(1<<20)))
 	}
 	time.Sleep(time.Until(readAt.Add(wait)))
-	writeBody(w, pg.body)
+	WriteBody(w, pg.body)
 }
 
-// writeBody answers 200 with a DynamoDB JSON body and its CRC32.
-func writeBody(w http.ResponseWriter, body []byte) {
+// writeError answers status with a DynamoDB error of type code.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	body, _ := json.Marshal(map[string]string{"__type": "com.amazonaws.dynamodb.v20120810#" + code, "message": msg})
+	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+	w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// WriteBody answers 200 with a DynamoDB JSON body and its CRC32.
+func WriteBody(w http.ResponseWriter, body []byte) {
 	h := w.Header()
 	h["Content-Type"] = []string{"application/x-amz-json-1.0"}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
@@ -975,12 +977,15 @@ func writeBody(w http.ResponseWriter, body []byte) {
 	_, _ = w.Write(body)
 }
 
-// describe answers DescribeTable for a partition table, or for a paged
-// table (whose keys are PK and SK, both S) when t is nil.
-func describe(name string, t *ptable) []byte {
+// Describe is the body of DescribeTable's answer for table name served by
+// t, or, when t is nil, for a table whose keys are PK and SK, both S.
+func Describe(name string, t *Table) []byte {
 	s := Schema{SortKeyType: "S"}.withDefaults()
 	items, size := 0, int64(0)
 	if t != nil {
+		t.mu.Lock()
+		t.stats.Describes++
+		t.mu.Unlock()
 		s, items, size = t.p.schema, t.p.Len(), t.p.Bytes()
 	}
 	type ks struct{ AttributeName, KeyType string }
