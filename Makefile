@@ -78,7 +78,8 @@ demo: tools
 ## bench: Go benchmarks, then the driver's whole-run figures (docs/performance.md). Needs `make tools` for the end-to-end row.
 bench: tools
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/lines/ ./internal/query/ ./internal/upload/ ./cmd/benchdriver/internal/bench/
-	$(GO) run ./cmd/benchdriver -items 10000,100000,1000000 -warm-items 10000,1000000 -https-items 100000 -pipeline-pages 100 -slow-s3-items 1000000 -e2e-items 5000 -coldstart
+	$(GO) run ./cmd/benchdriver -items 10000,100000,1000000 -warm-items 10000,1000000 -https-items 100000 -pipeline-pages 100 -slow-s3-items 1000000 -e2e-items 5000 -coldstart \
+		-rich-items 100000 -range-pages 200 -range-rows uniform,skewed,one-page,string,binary
 
 clean:
 	rm -rf bin

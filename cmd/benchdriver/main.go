@@ -20,11 +20,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/allma/ddb-query-to-s3-manifest/cmd/benchdriver/internal/bench"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbrange"
 )
 
 func main() {
@@ -37,6 +39,11 @@ func main() {
 	slowItems := flag.Int("slow-s3-items", 0, "also export this many items to an S3 that answers each request after -slow-s3-latency (peak RSS when parts pile up); 0: skip")
 	slowLatency := flag.Duration("slow-s3-latency", 200*time.Millisecond, "per-request latency of the slow S3")
 	cold := flag.Bool("coldstart", false, "build bootstrap and report its size (and, with -e2e-items, its init time under the emulator)")
+	rangePages := flag.Int("range-pages", 0, "range-read rows (query.parallelism against one partition with a per-page latency and a read cap): pages of the uniform partition, the others half as many; 0: skip")
+	rangeGroups := flag.String("range-rows", "", "comma-separated range-read row groups to run (uniform, skewed, cluster, one-page, string, binary); empty: all")
+	rangeLatency := flag.Duration("range-latency", ddbrange.DefaultPageLatency, "time a range-read page of 1 MiB takes")
+	rangeCap := flag.Float64("range-cap", ddbrange.DefaultReadCap/1e6, "range-read partition's read cap, MB/s")
+	richItems := flag.Int("rich-items", 0, "also export this many items of the rich mix (~2.5 KB: nested maps, escapes, long numbers, sets, binary) beside the floor; 0: skip")
 	job := flag.String("job", "", "internal: run one measurement (JSON bench.Job) and print its figures")
 	flag.Parse()
 
@@ -55,6 +62,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	var groups []string
+	for g := range strings.SplitSeq(*rangeGroups, ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			if !slices.ContainsFunc(bench.RangeGroups, func(rg bench.RangeGroup) bool { return rg.Name == g }) {
+				fmt.Fprintf(os.Stderr, "-range-rows: no row group %q\n", g)
+				os.Exit(2)
+			}
+			groups = append(groups, g)
+		}
+	}
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -69,6 +86,8 @@ func main() {
 	err = bench.Drive(ctx, bench.DriveOptions{
 		Sizes: sizes, HTTPSItems: *httpsItems, WarmSizes: warmSizes, PipelinePages: *pipePages, Latency: *latency,
 		E2EItems: *e2eItems, ColdStart: *cold, Dir: dir, SlowS3Items: *slowItems, SlowS3Latency: *slowLatency,
+		RichItems: *richItems,
+		Range:     bench.RangeOptions{Pages: *rangePages, Groups: groups, Latency: *rangeLatency, ReadCap: *rangeCap * 1e6},
 		Spawner: bench.Spawner{Self: self, Args: func(j bench.Job) []string {
 			b, _ := json.Marshal(j)
 			return []string{"-job", string(b)}

@@ -92,7 +92,7 @@ type Progress struct {
 	Bytes   int64
 	Pages   int
 	Elapsed time.Duration
-	Readers int // range readers allowed to read now (1: sequential)
+	Readers int // range readers reading now (1: sequential)
 }
 
 // Result is what an export wrote. When Next is set, the export is not done:

@@ -32,7 +32,7 @@ func TestExportAndFloor(t *testing.T) {
 	f.DynamoDB.AddTable("floor", TableOptions{Items: items})
 
 	h := newHandler(d)
-	r, err := Export(ctx, h, "export", "out.jsonl")
+	r, err := Export(ctx, h, "export", "out.jsonl", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func BenchmarkExport(b *testing.B) {
 	var items, out int64
 	start := Take()
 	for b.Loop() {
-		r, err := Export(ctx, h, "bench", "out.jsonl")
+		r, err := Export(ctx, h, "bench", "out.jsonl", "")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -140,7 +140,7 @@ func TestPacedPages(t *testing.T) {
 		t.Errorf("floor read %+v, fake served %+v", fr, st)
 	}
 	f.DynamoDB.AddTable("paced-export", TableOptions{Items: 2*perPage + 7, Latency: 5 * time.Millisecond})
-	r, err := Export(ctx, newHandler(d), "paced-export", "paced.jsonl")
+	r, err := Export(ctx, newHandler(d), "paced-export", "paced.jsonl", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,16 @@
 // CRC32 check fails and the page is fetched again; Stats counts requests per
 // page so that such re-fetches show in the figures instead of hiding in them.
 //
+// Besides those pre-built pages, the fake DynamoDB serves a
+// ddbrange.Partition (AddPartition): items
+// sorted by their sort key (N as exact decimals, S and B bytewise), queried
+// with the key conditions DynamoDB accepts (=, <, <=, >, >=, BETWEEN,
+// begins_with), in either order, from any ExclusiveStartKey, on the table
+// or on an index whose sort keys repeat; pages are cut at 1 MB of items,
+// take a latency proportional to their size, and the partition answers
+// ProvisionedThroughputExceededException above its read cap. It answers
+// DescribeTable too. These are what a parallel export's range readers meet.
+//
 // Nothing here is used by the function itself; cmd/benchdriver and this
 // package's benchmarks are its only callers.
 package bench

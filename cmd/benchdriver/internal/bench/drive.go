@@ -22,8 +22,12 @@ type DriveOptions struct {
 	// peak RSS is the worst case of the memory formula.
 	SlowS3Items   int
 	SlowS3Latency time.Duration
-	Dir           string // scratch directory
-	Spawner       Spawner
+	// RichItems, when positive, exports this many items of the Rich mix
+	// (about 2.5 KB each) beside the floor over the same pages.
+	RichItems int
+	Range     RangeOptions // range-read rows (query.parallelism); Range.Pages 0: skip
+	Dir       string       // scratch directory
+	Spawner   Spawner
 }
 
 // Drive runs every measurement o asks for, each in its own process, and
@@ -45,14 +49,14 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 	// Every comparison runs two rows in the same run: the whole handler
 	// ("export") and the floor.
 	type pair struct{ export, floor Row }
-	run2 := func(f *Fakes, tag string, n int, latency time.Duration, proto string, env ...string) (pair, error) {
+	run2 := func(f *Fakes, tag string, n int, mix string, latency time.Duration, proto string, env ...string) (pair, error) {
 		var t pair
 		var err error
-		if t.export, err = measure(ctx, o.Spawner, f, "export", "export", fmt.Sprintf("%sexport-%d", tag, n), n, latency, proto, env); err != nil {
+		if t.export, err = measure(ctx, o.Spawner, f, "export", "export", fmt.Sprintf("%sexport-%d", tag, n), n, mix, latency, proto, env); err != nil {
 			return t, err
 		}
 		WriteRow(w, t.export)
-		if t.floor, err = measure(ctx, o.Spawner, f, "floor", "floor", fmt.Sprintf("%sfloor-%d", tag, n), n, latency, proto, env); err != nil {
+		if t.floor, err = measure(ctx, o.Spawner, f, "floor", "floor", fmt.Sprintf("%sfloor-%d", tag, n), n, mix, latency, proto, env); err != nil {
 			return t, err
 		}
 		WriteRow(w, t.floor)
@@ -60,7 +64,7 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 	}
 	var trios []pair
 	for _, n := range o.Sizes {
-		t, err := run2(fakes, "", n, 0, "http")
+		t, err := run2(fakes, "", n, "", 0, "http")
 		if err != nil {
 			return err
 		}
@@ -70,7 +74,7 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 	// process whose heap already holds the pages a first run faulted in.
 	var warm []pair
 	for _, n := range o.WarmSizes {
-		t, err := run2(fakes, "warm-", n, 0, "http", warmEnv)
+		t, err := run2(fakes, "warm-", n, "", 0, "http", warmEnv)
 		if err != nil {
 			return err
 		}
@@ -84,7 +88,7 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 			return err
 		}
 		defer tf.Close()
-		t, err := run2(tf, "", o.HTTPSItems, 0, "https")
+		t, err := run2(tf, "", o.HTTPSItems, "", 0, "https")
 		if err != nil {
 			return err
 		}
@@ -96,12 +100,12 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 	var pipeFetch Row
 	if o.PipelinePages > 0 {
 		_, perPage := pageItems(1<<30, 1)
-		if pipe, err = run2(fakes, "pipe-", o.PipelinePages*perPage, o.Latency, "http"); err != nil {
+		if pipe, err = run2(fakes, "pipe-", o.PipelinePages*perPage, "", o.Latency, "http"); err != nil {
 			return err
 		}
 		// What fetching alone costs on the critical path: the floor without
 		// json.Valid (read, CRC32, LastEvaluatedKey).
-		if pipeFetch, err = measure(ctx, o.Spawner, fakes, "fetch", "fetch", fmt.Sprintf("pipe-fetch-%d", o.PipelinePages*perPage), o.PipelinePages*perPage, o.Latency, "http", nil); err != nil {
+		if pipeFetch, err = measure(ctx, o.Spawner, fakes, "fetch", "fetch", fmt.Sprintf("pipe-fetch-%d", o.PipelinePages*perPage), o.PipelinePages*perPage, "", o.Latency, "http", nil); err != nil {
 			return err
 		}
 		WriteRow(w, pipeFetch)
@@ -109,13 +113,22 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 	var slow Row
 	if o.SlowS3Items > 0 {
 		sf := &Fakes{DynamoDB: fakes.DynamoDB, S3: NewS3(false, o.SlowS3Latency)}
-		slow, err = measure(ctx, o.Spawner, sf, "export", "export", fmt.Sprintf("slow-s3-export-%d", o.SlowS3Items), o.SlowS3Items, 0, "http", nil)
+		slow, err = measure(ctx, o.Spawner, sf, "export", "export", fmt.Sprintf("slow-s3-export-%d", o.SlowS3Items), o.SlowS3Items, "", 0, "http", nil)
 		sf.S3.Close()
 		if err != nil {
 			return err
 		}
 		slow.Name += fmt.Sprintf(" S3 +%s", o.SlowS3Latency)
 		WriteRow(w, slow)
+	}
+
+	var rich *pair
+	if o.RichItems > 0 {
+		t, err := run2(fakes, "rich-", o.RichItems, Rich, 0, "http")
+		if err != nil {
+			return err
+		}
+		rich = &t
 	}
 
 	fmt.Fprintf(w, "\nS3 over http: %d parts sent with a SHA-256 payload hash, %d unsigned; requests %v\n", s3.Signed, s3.Unsigned, s3.Requests)
@@ -130,6 +143,10 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 		r := t.export.CPU.Seconds() / t.floor.CPU.Seconds()
 		worstCPU = max(worstCPU, r)
 		fmt.Fprintf(w, "  %-22s %.2fx  (%.2f vs %.2f CPU s/GB)\n", t.export.Name, r, t.export.CPUPerGB(), t.floor.CPUPerGB())
+	}
+	if rich != nil {
+		fmt.Fprintf(w, "\nCPU per GB on rich items (%d B an item): export %.2f CPU s/GB, floor (fetch + json.Valid) %.2f: %.2fx\n",
+			rich.export.InBytes/max(rich.export.Items, 1), rich.export.CPUPerGB(), rich.floor.CPUPerGB(), rich.export.CPU.Seconds()/rich.floor.CPU.Seconds())
 	}
 	var worstRatio, peakHi float64
 	if len(trios) > 0 {
@@ -196,8 +213,15 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 		fmt.Fprintf(w, "  pipelining <= 1.05x:               %.3fx  %s  (%.3fx the %s the fake took to serve the pages, its lateness included)\n",
 			pipeRatio, verdict(pipeRatio <= 1.05), pipe.export.Wall.Seconds()/served.Seconds(), served.Round(time.Millisecond))
 	}
-	fmt.Fprintf(w, "  requests per page = 1.000 (export): worst %.3f, %d re-fetches  %s  (floor rows: %d re-fetches)\n",
-		maxReq, refetched, verdict(maxReq == 1 && refetched == 0), otherRefetched)
+	if len(all) > 0 {
+		fmt.Fprintf(w, "  requests per page = 1.000 (export): worst %.3f, %d re-fetches  %s  (floor rows: %d re-fetches)\n",
+			maxReq, refetched, verdict(maxReq == 1 && refetched == 0), otherRefetched)
+	}
+	if o.Range.Pages > 0 {
+		if err := driveRange(ctx, o.Spawner, fakes, o.Range, w); err != nil {
+			return fmt.Errorf("range reads: %w", err)
+		}
+	}
 	if o.E2EItems > 0 {
 		if err := driveE2E(ctx, o, w); err != nil {
 			return fmt.Errorf("end to end: %w", err)
@@ -218,14 +242,14 @@ func Drive(ctx context.Context, o DriveOptions, w io.Writer) error {
 // one CPU reading on a shared machine: it runs smallRepeats times, each in a
 // process and on a table of its own, and the row is the run with the median
 // CPU (its re-fetches are those of all the runs).
-func measure(ctx context.Context, sp Spawner, f *Fakes, mode, label, table string, n int, latency time.Duration, proto string, env []string) (Row, error) {
+func measure(ctx context.Context, sp Spawner, f *Fakes, mode, label, table string, n int, mix string, latency time.Duration, proto string, env []string) (Row, error) {
 	if n > smallRun || latency > 0 {
-		return measure1(ctx, sp, f, mode, label, table, n, latency, proto, env)
+		return measure1(ctx, sp, f, mode, label, table, n, mix, latency, proto, env)
 	}
 	var rows []Row
 	refetched := 0
 	for i := range smallRepeats {
-		r, err := measure1(ctx, sp, f, mode, label, fmt.Sprintf("%s-%d", table, i), n, latency, proto, env)
+		r, err := measure1(ctx, sp, f, mode, label, fmt.Sprintf("%s-%d", table, i), n, mix, latency, proto, env)
 		if err != nil {
 			return r, err
 		}
@@ -248,11 +272,11 @@ const (
 	smallRepeats = 9
 )
 
-func measure1(ctx context.Context, sp Spawner, f *Fakes, mode, label, table string, n int, latency time.Duration, proto string, env []string) (Row, error) {
-	f.DynamoDB.AddTable(table, TableOptions{Items: n, Latency: latency})
+func measure1(ctx context.Context, sp Spawner, f *Fakes, mode, label, table string, n int, mix string, latency time.Duration, proto string, env []string) (Row, error) {
+	f.DynamoDB.AddTable(table, TableOptions{Items: n, Latency: latency, Mix: mix})
 	warm := slices.Contains(env, warmEnv)
 	if warm {
-		f.DynamoDB.AddTable(table+"-warm", TableOptions{Items: n, Latency: latency})
+		f.DynamoDB.AddTable(table+"-warm", TableOptions{Items: n, Latency: latency, Mix: mix})
 	}
 	fig, err := sp.Run(ctx, Job{Mode: mode, Table: table, Key: table + ".jsonl", Warm: warm}, append(f.Env(), env...))
 	if err != nil {
@@ -260,6 +284,9 @@ func measure1(ctx context.Context, sp Spawner, f *Fakes, mode, label, table stri
 	}
 	st := f.DynamoDB.Stats(table)
 	name := fmt.Sprintf("%s %s %s", label, proto, count(n))
+	if mix != "" {
+		name = fmt.Sprintf("%s %s %s %s", label, mix, proto, count(n))
+	}
 	if warm {
 		name += " warm"
 	}

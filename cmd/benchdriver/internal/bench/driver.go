@@ -10,8 +10,10 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 )
 
@@ -24,6 +26,9 @@ type Job struct {
 	// Warm runs the same mode once over Table+"-warm" before measuring, as
 	// a Lambda process does every invocation after its first.
 	Warm bool
+	// Parallelism is the export's query.parallelism ("" unset, an integer
+	// or "auto").
+	Parallelism string `json:",omitempty"`
 }
 
 // Figures is what a Job measured.
@@ -37,7 +42,13 @@ type Figures struct {
 	Mallocs uint64        // heap allocations over the run
 	PeakRSS int64         // VmHWM at the end of the process
 	GoMax   int           // GOMAXPROCS
+	// Readers is the export's Progress.Readers (the range readers running)
+	// sampled every ReadersEvery over the run (export only).
+	Readers []int `json:",omitempty"`
 }
+
+// ReadersEvery is how often readers are sampled over a run.
+const ReadersEvery = 250 * time.Millisecond
 
 // RunJob runs job in this process, with clients built by Deps from the
 // environment. The parent (Drive) sets that environment.
@@ -48,12 +59,35 @@ func RunJob(ctx context.Context, job Job) (Figures, error) {
 		return fig, err
 	}
 	if job.Warm {
-		if err := runMode(ctx, d, Job{Mode: job.Mode, Table: job.Table + "-warm", Key: job.Key + ".warm"}, &Figures{}); err != nil {
+		if err := runMode(ctx, d, Job{Mode: job.Mode, Table: job.Table + "-warm", Key: job.Key + ".warm", Parallelism: job.Parallelism}, &Figures{}); err != nil {
 			return fig, fmt.Errorf("warm-up: %w", err)
 		}
 	}
+	var readers atomic.Int64
+	d.Export.Progress = func(p export.Progress) { readers.Store(int64(p.Readers)) }
+	done := make(chan struct{})
+	sampled := make(chan []int)
+	go func() {
+		var samples []int
+		tick := time.NewTicker(ReadersEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				samples = append(samples, int(readers.Load()))
+			case <-done:
+				sampled <- samples
+				return
+			}
+		}
+	}()
 	start := Take()
-	if err := runMode(ctx, d, job, &fig); err != nil {
+	err = runMode(ctx, d, job, &fig)
+	close(done)
+	if samples := <-sampled; job.Mode == "export" {
+		fig.Readers = samples
+	}
+	if err != nil {
 		return fig, err
 	}
 	u := start.Since(Take())
@@ -65,7 +99,7 @@ func RunJob(ctx context.Context, job Job) (Figures, error) {
 func runMode(ctx context.Context, d step.Deps, job Job, fig *Figures) error {
 	switch job.Mode {
 	case "export":
-		r, err := Export(ctx, newHandler(d), job.Table, job.Key)
+		r, err := Export(ctx, newHandler(d), job.Table, job.Key, job.Parallelism)
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/ddbrange"
 )
 
 // DefaultDelay is how long the fakes wait, after reading a whole request,
@@ -26,6 +28,7 @@ type TableOptions struct {
 	// request to writing the last byte of its page: the headers leave after
 	// the delay, the body is streamed evenly over the rest.
 	Latency time.Duration
+	Mix     string // the items: "" the page mix (pageItems), "rich" (richItem)
 }
 
 // Stats counts what a fake served for one table.
@@ -60,6 +63,7 @@ type DynamoDB struct {
 	delay  time.Duration
 	mu     sync.Mutex
 	tables map[string]*table
+	parts  map[string]*ddbrange.Table // tables serving a ddbrange.Partition
 }
 
 // table holds a table's pages: every page but the last shares one body of
@@ -104,7 +108,7 @@ func NewDynamoDB(useTLS bool, delay time.Duration) *DynamoDB {
 	if delay <= 0 {
 		delay = DefaultDelay
 	}
-	d := &DynamoDB{delay: delay, tables: map[string]*table{}}
+	d := &DynamoDB{delay: delay, tables: map[string]*table{}, parts: map[string]*ddbrange.Table{}}
 	d.srv = start(useTLS, http.HandlerFunc(d.serve))
 	return d
 }
@@ -119,13 +123,13 @@ func (d *DynamoDB) Close() { d.srv.Close() }
 // moment; the pages themselves are shared, so memory does not grow with
 // Items.
 func (d *DynamoDB) AddTable(name string, opts TableOptions) {
-	items, perPage := pageItems(1<<30, 1)
+	items, perPage := mixItems(opts.Mix, 1<<30, 1)
 	t := &table{opts: opts, perPage: perPage}
 	t.pages = max(1, (opts.Items+perPage-1)/perPage)
 	t.full = fmt.Appendf(nil, `{"Count":%d,"ScannedCount":%d,"Items":[`, perPage, perPage)
 	t.full = append(append(t.full, items...), ']')
 	t.fullCRC = crc32.ChecksumIEEE(t.full)
-	lastItems, n := pageItems(opts.Items-(t.pages-1)*perPage, 1)
+	lastItems, n := mixItems(opts.Mix, opts.Items-(t.pages-1)*perPage, 1)
 	t.last = fmt.Appendf(nil, `{"Count":%d,"ScannedCount":%d,"Items":[`, n, n)
 	t.last = append(append(t.last, lastItems...), ']')
 	t.lastCRC = crc32.ChecksumIEEE(t.last)
@@ -157,6 +161,47 @@ func (d *DynamoDB) Stats(name string) Stats {
 		}
 	}
 	return s
+}
+
+// AddPartition serves p as table name (see package ddbrange). Tables may
+// share a partition; each has its own cap and counts.
+func (d *DynamoDB) AddPartition(name string, p *ddbrange.Partition, o ddbrange.Options) {
+	t := ddbrange.NewTable(p, o)
+	d.mu.Lock()
+	d.parts[name] = t
+	d.mu.Unlock()
+}
+
+// RemoveTable stops serving name, so that its items can be collected.
+func (d *DynamoDB) RemoveTable(name string) {
+	d.mu.Lock()
+	delete(d.parts, name)
+	delete(d.tables, name)
+	d.mu.Unlock()
+}
+
+func (d *DynamoDB) partition(name string) *ddbrange.Table {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.parts[name]
+}
+
+// PartitionStats reports what table name, added with AddPartition, answered
+// so far.
+func (d *DynamoDB) PartitionStats(name string) ddbrange.Stats {
+	if t := d.partition(name); t != nil {
+		return t.Stats()
+	}
+	return ddbrange.Stats{}
+}
+
+// SampleReaders samples the Query requests table name has in flight (see
+// ddbrange.Table.SampleReaders); stop returns the samples.
+func (d *DynamoDB) SampleReaders(name string, every time.Duration) (stop func() []int) {
+	if t := d.partition(name); t != nil {
+		return t.SampleReaders(every)
+	}
+	return func() []int { return nil }
 }
 
 // page returns page p's body without its suffix, and that body's CRC32.
@@ -191,8 +236,9 @@ func (d *DynamoDB) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	readAt := time.Now()
-	if target := r.Header.Get("X-Amz-Target"); target != "DynamoDB_20120810.Query" {
-		ddbError(w, http.StatusBadRequest, "UnknownOperationException", "the fake serves Query only, got "+target)
+	target := r.Header.Get("X-Amz-Target")
+	if target != "DynamoDB_20120810.Query" && target != "DynamoDB_20120810.DescribeTable" {
+		ddbError(w, http.StatusBadRequest, "UnknownOperationException", "the fake serves Query and DescribeTable only, got "+target)
 		return
 	}
 	var req queryRequest
@@ -201,8 +247,17 @@ func (d *DynamoDB) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.mu.Lock()
-	t := d.tables[req.TableName]
+	t, pt := d.tables[req.TableName], d.parts[req.TableName]
 	d.mu.Unlock()
+	if target == "DynamoDB_20120810.DescribeTable" && (t != nil || pt != nil) {
+		time.Sleep(time.Until(readAt.Add(d.delay)))
+		ddbrange.WriteBody(w, ddbrange.Describe(req.TableName, pt))
+		return
+	}
+	if pt != nil {
+		pt.ServeQuery(w, reqBody, readAt, d.delay)
+		return
+	}
 	if t == nil {
 		ddbError(w, http.StatusBadRequest, "ResourceNotFoundException", "Requested resource not found: Table: "+req.TableName+" not found")
 		return

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -88,15 +89,22 @@ func Deps(ctx context.Context) (step.Deps, error) {
 }
 
 // Event is a direct-shape event exporting table's partition TENANT#bench to
-// Bucket/key.
-func Event(table, key string) []byte {
+// Bucket/key, with query.parallelism set to parallelism (an integer or
+// "auto") unless it is empty.
+func Event(table, key, parallelism string) []byte {
+	q := map[string]any{
+		"tableName":                 table,
+		"keyConditionExpression":    "PK = :pk",
+		"expressionAttributeValues": map[string]any{":pk": "TENANT#{{tenant}}"},
+	}
+	if n, err := strconv.Atoi(parallelism); err == nil {
+		q["parallelism"] = n
+	} else if parallelism != "" {
+		q["parallelism"] = parallelism
+	}
 	ev := map[string]any{
 		"customConfig": map[string]any{
-			"query": map[string]any{
-				"tableName":                 table,
-				"keyConditionExpression":    "PK = :pk",
-				"expressionAttributeValues": map[string]any{":pk": "TENANT#{{tenant}}"},
-			},
+			"query":       q,
 			"destination": map[string]any{"bucketName": Bucket, "key": key, "overwrite": true},
 		},
 		"context": map[string]any{"tenant": "bench"},
@@ -114,9 +122,9 @@ type Reply struct {
 	SizeBytes int64 `json:"sizeBytes"`
 }
 
-// Export invokes h with Event(table, key) and returns its reply.
-func Export(ctx context.Context, h *step.Handler, table, key string) (Reply, error) {
-	out, err := h.Invoke(ctx, Event(table, key))
+// Export invokes h with Event(table, key, parallelism) and returns its reply.
+func Export(ctx context.Context, h *step.Handler, table, key, parallelism string) (Reply, error) {
+	out, err := h.Invoke(ctx, Event(table, key, parallelism))
 	if err != nil {
 		return Reply{}, fmt.Errorf("export %s: %w", table, err)
 	}
