@@ -222,7 +222,9 @@ type ranges struct {
 	mu       sync.Mutex
 	order    []*span // in the manifest's order
 	nextID   int
-	running  int // reader goroutines
+	running  int           // reader goroutines
+	reading  int           // of them, reading a span (not waiting for one)
+	rtt      time.Duration // a request's time, averaged
 	inflight int
 	limit    float64
 	max      int
@@ -258,6 +260,7 @@ func (p *pipeline) newRanges(l *layout) *ranges {
 	rs := &ranges{p: p, l: l, ctx: p.work, max: par.Max(), auto: par.Auto, changed: make(chan struct{}),
 		roundStart: time.Now(), pool: upload.NewPool(min(segmentBuffers, par.Max()), upload.MinPartSize)}
 	rs.pages.Store(1) // the first page, read before the split
+	rs.rtt = 100 * time.Millisecond
 	rs.limit = float64(par.Max())
 	if par.Auto {
 		rs.limit = autoStart
@@ -493,6 +496,14 @@ func (rs *ranges) splitIfAsked(s *span) {
 func (rs *ranges) read(s *span, capture func() (*query.Capture, error), deliver func(*query.Page) error) (Stage, error) {
 	q := &rs.p.cfg.Query
 	base := query.Input(q)
+	rs.mu.Lock()
+	rs.reading++
+	rs.mu.Unlock()
+	defer func() {
+		rs.mu.Lock()
+		rs.reading--
+		rs.mu.Unlock()
+	}()
 	throttled := 0           // throttled attempts of this request in a row
 	var spare *query.Capture // the buffer of a throttled request, for the next
 	for {
@@ -516,9 +527,10 @@ func (rs *ranges) read(s *span, capture func() (*query.Capture, error), deliver 
 		if err := rs.acquire(); err != nil {
 			return StageQuery, err
 		}
+		sent := time.Now()
 		pg, _, err := query.One(rs.ctx, rs.p.db, &req, c, int(rs.pages.Add(1)), noThrottleRetries)
 		size := int64(len(c.Body))
-		rs.release(err == nil, size)
+		rs.release(err == nil, size, time.Since(sent))
 		if err != nil {
 			rs.pages.Add(-1)
 			if !isThrottle(err) {
@@ -582,19 +594,20 @@ func (rs *ranges) acquire() error {
 	}
 }
 
-// release ends a request; ok: it was answered with a page of size bytes.
-// Once a round, an "auto" export adds a reader if throughput rose.
-func (rs *ranges) release(ok bool, size int64) {
+// release ends a request that took d; ok: it was answered with a page of
+// size bytes. Once a round (a page per reader allowed), the limit grows by
+// one reader: for "auto" while throughput rises (and once in a while to
+// probe), for a fixed number back up to it after throttles shrank it.
+func (rs *ranges) release(ok bool, size int64, d time.Duration) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.inflight--
 	rs.wake()
-	if ok {
-		rs.streak = 0
-	}
-	if !ok || !rs.auto {
+	if !ok {
 		return
 	}
+	rs.streak = 0
+	rs.rtt += (d - rs.rtt) / 8
 	rs.roundPages++
 	rs.roundBytes += size
 	if rs.roundPages < rs.readers() {
@@ -602,26 +615,30 @@ func (rs *ranges) release(ok bool, size int64) {
 	}
 	rate := float64(rs.roundBytes) / time.Since(rs.roundStart).Seconds()
 	rs.roundPages, rs.roundBytes, rs.roundStart = 0, 0, time.Now()
-	if rate >= rs.lastRate*riseFactor || rs.flat >= probeRounds {
-		rs.flat = 0
-		if rs.limit < float64(rs.max) {
-			rs.limit = min(float64(rs.max), float64(int(rs.limit))+1)
-			rs.grow()
+	grow := !rs.auto
+	if rs.auto {
+		if rate >= rs.lastRate*riseFactor || rs.flat >= probeRounds {
+			rs.flat, grow = 0, true
+		} else {
+			rs.flat++
 		}
-	} else {
-		rs.flat++
+		rs.lastRate = rate
 	}
-	rs.lastRate = rate
+	if grow && rs.limit < float64(rs.max) {
+		rs.limit = min(float64(rs.max), float64(int(rs.limit))+1)
+		rs.grow()
+	}
 }
 
-// throttle notes a throttled request: the limit shrinks (at most once a
-// round). It returns how many requests in a row were throttled with no
-// page read in between since the limit came down to one reader: the
-// sequential export's request fails after throttleAttempts of them.
+// throttle notes a throttled request: the limit shrinks, at most once a
+// request's time (so that the throttles of one burst count once). It
+// returns how many requests in a row were throttled with no page read in
+// between since the limit came down to one reader: the sequential
+// export's request fails after throttleAttempts of them.
 func (rs *ranges) throttle() int {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	if time.Since(rs.lastDecease) > time.Since(rs.roundStart) {
+	if time.Since(rs.lastDecease) > rs.rtt {
 		rs.limit = max(1, rs.limit*decrease)
 		rs.lastDecease = time.Now()
 		rs.roundPages, rs.roundBytes, rs.roundStart, rs.flat = 0, 0, time.Now(), 0
@@ -861,7 +878,7 @@ func (g *segment) abort(ctx context.Context) error {
 func (rs *ranges) current() int {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	return min(rs.running, rs.readers())
+	return min(rs.reading, rs.readers())
 }
 
 // peakReaders is the most readers that ran at once.
