@@ -127,8 +127,6 @@ type Options struct {
 	// retry from the last State goes on: its Resume finds the upload open,
 	// or completed. For exports that have a State to retry from.
 	KeepOpen bool
-	// Pool, when set, is where part buffers come from.
-	Pool *Pool
 }
 
 func (o Options) withDefaults() (Options, error) {
