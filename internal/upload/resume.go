@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/crc64nvme"
 )
 
 // State is where a suspended upload stands: small (no part list; S3 keeps
@@ -26,6 +28,11 @@ type State struct {
 	Size     int64  `json:"size"`               // bytes written so far
 	Seq      int    `json:"seq"`                // number of the side object holding the tail
 	TailSize int64  `json:"tailSize,omitempty"` // bytes in the side object
+	// CRC64NVME is the CRC-64/NVME of parts 1..Parts (Size-TailSize
+	// bytes), base64 of its 8 big-endian bytes: Close combines the later
+	// parts' into it for the whole object's. A State without it (from
+	// before full-object checksums) cannot be resumed.
+	CRC64NVME string `json:"crc64nvme"`
 	// Hash is the marshalled state of Options.Hash, when set.
 	Hash []byte `json:"hash,omitempty"`
 }
@@ -46,6 +53,11 @@ func (s State) check() error {
 		return fmt.Errorf("side object number %d out of range", s.Seq)
 	case s.ExportID == "":
 		return errors.New("no export id")
+	case s.CRC64NVME == "":
+		return errors.New("no crc64nvme: the state was written before full-object checksums; cancel the export and start again")
+	}
+	if _, err := crc64nvme.Decode(s.CRC64NVME); err != nil {
+		return err
 	}
 	return nil
 }
@@ -77,9 +89,14 @@ func (w *Writer) suspend(ctx context.Context) (State, error) {
 	if err := w.failure(); err != nil {
 		return State{}, err
 	}
+	sum := w.sum()
 	st := State{
 		UploadID: w.uploadID, ExportID: w.exportID, PartSize: w.opts.PartSize,
 		Parts: w.next - 1, Size: w.size, Seq: w.seq + 1, TailSize: int64(len(w.cur)),
+		CRC64NVME: crc64nvme.Encode(sum.crc),
+	}
+	if sum.size != st.Size-st.TailSize {
+		return State{}, w.errorf("Suspend", "the parts hold %d bytes, want %d", sum.size, st.Size-st.TailSize)
 	}
 	if w.opts.Hash != nil {
 		m, ok := w.opts.Hash.(encoding.BinaryMarshaler)
@@ -153,6 +170,9 @@ func Resume(ctx context.Context, api API, t Target, st State, opts Options) (*Wr
 	}
 	w := newWriter(ctx, api, t, opts)
 	w.uploadID, w.seq, w.size, w.next = st.UploadID, st.Seq, st.Size, st.Parts+1
+	w.baseParts = st.Parts
+	w.base.crc, _ = crc64nvme.Decode(st.CRC64NVME) // checked
+	w.base.size = st.Size - st.TailSize
 	ok := false
 	defer func() {
 		if !ok {
@@ -212,15 +232,12 @@ func (w *Writer) listParts(ctx context.Context, n int32) error {
 			if size := aws.ToInt64(p.Size); size != w.opts.PartSize {
 				return w.errorf("ListParts", "part %d has %d bytes, want %d", num, size, w.opts.PartSize)
 			}
-			w.record(types.CompletedPart{
-				PartNumber:        p.PartNumber,
-				ETag:              p.ETag,
-				ChecksumCRC32:     p.ChecksumCRC32,
-				ChecksumCRC32C:    p.ChecksumCRC32C,
-				ChecksumCRC64NVME: p.ChecksumCRC64NVME,
-				ChecksumSHA1:      p.ChecksumSHA1,
-				ChecksumSHA256:    p.ChecksumSHA256,
-			})
+			// Their CRCs are combined in the State's (w.base); Complete
+			// lists each.
+			if aws.ToString(p.ChecksumCRC64NVME) == "" {
+				return w.errorf("ListParts", "part %d has no CRC64NVME checksum", num)
+			}
+			w.record(types.CompletedPart{PartNumber: p.PartNumber, ETag: p.ETag, ChecksumCRC64NVME: p.ChecksumCRC64NVME}, partSum{})
 			got++
 		}
 		if !aws.ToBool(out.IsTruncated) || aws.ToString(out.NextPartNumberMarker) == "" {

@@ -22,11 +22,16 @@
 // even if the lost attempt suspended again; at most three exist at a time
 // and all are deleted once the export completes or is cancelled.
 //
-// Later additions have their places: the checksum algorithm of the upload
-// is one field (checksumAlgorithm), each part keeps its checksums in its
-// CompletedPart, a part is sent from its own buffer (so a BadDigest can be
-// re-sent from it), and Options.Hash is a running hash over every byte in
-// order whose state is saved in State.
+// Integrity: the upload has a full-object CRC-64/NVME checksum (ChecksumType
+// FULL_OBJECT). Each part is sent with its CRC, which the Writer computes
+// from the part's buffer, and Complete is sent with the whole object's CRC
+// (and size), which the Writer combines from the parts' CRCs in part order;
+// so S3 refuses an object whose bytes differ from what was written. A part
+// refused for its checksum (BadDigest) is sent again from its buffer, up to
+// maxDigestRetries times; a Complete refused for the whole object's
+// checksum fails with ErrChecksumMismatch and the upload is aborted. The
+// running CRC rides in State across invocations. An empty object is put
+// with the CRC of zero bytes.
 package upload
 
 import (
@@ -63,9 +68,15 @@ const (
 	listPageSize = 1000
 )
 
-// checksumAlgorithm is the checksum S3 keeps for each part; the SDK
-// computes it. [ops] changes it to CRC64NVME with a FULL_OBJECT type.
-const checksumAlgorithm = types.ChecksumAlgorithmCrc32
+// The checksum S3 keeps for the object: CRC-64/NVME of the whole object,
+// which the Writer computes and sends (the SDK computes nothing).
+const (
+	checksumAlgorithm = types.ChecksumAlgorithmCrc64nvme
+	checksumType      = types.ChecksumTypeFullObject
+	// maxDigestRetries is how many times a part refused for its checksum
+	// (BadDigest, which the SDK does not retry) is sent again.
+	maxDigestRetries = 3
+)
 
 // API is the set of S3 calls the writer makes.
 type API interface {
@@ -183,6 +194,9 @@ type Object struct {
 	VersionID   string // empty when the bucket is not versioned
 	Size        int64
 	ETag        string
+	// ChecksumCRC64NVME is the object's full-object CRC-64/NVME as S3
+	// writes it: base64 of the 8-byte big-endian value.
+	ChecksumCRC64NVME string
 }
 
 // Errors that callers tell apart with errors.Is.
@@ -200,6 +214,11 @@ var (
 	// ErrAbortFailed: aborting the multipart upload failed; it may still
 	// be open.
 	ErrAbortFailed = errors.New("abort failed")
+	// ErrChecksumMismatch: S3 refused the object because its bytes do not
+	// match the checksum the Writer computed for them (a part re-sent
+	// maxDigestRetries times, or the whole object at Complete). No retry
+	// can help; the upload is aborted and nothing is at the key.
+	ErrChecksumMismatch = errors.New("S3 refused the object: its bytes do not match their CRC64NVME checksum")
 )
 
 // AlreadyCompleteError is what Resume returns when this export's upload
