@@ -135,7 +135,7 @@ func TestChecksumResumed(t *testing.T) {
 // a clear error.
 func TestOldState(t *testing.T) {
 	var st State
-	if err := json.Unmarshal([]byte(`{"uploadId":"u","exportId":"e","partSize":5242880,"parts":1,"size":5242880,"seq":1}`), &st); err != nil {
+	if err := json.Unmarshal([]byte(`{"uploadId":"u","exportId":"e","partSize":5242880,"parts":1,"partsSize":5242880,"size":5242880,"seq":1}`), &st); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Resume(context.Background(), &discard{}, Target{Bucket: "b", Key: "k", SideKey: "s"}, st, Options{})

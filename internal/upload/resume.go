@@ -16,15 +16,18 @@ import (
 )
 
 // State is where a suspended upload stands: small (no part list; S3 keeps
-// that) and serialisable as JSON. It always holds Size = Parts × PartSize +
-// TailSize: every part sent so far is full, and the tail is in side object
-// SideKey(Target.SideKey, Seq). It is a plain value, safe to copy and to
+// that) and serialisable as JSON. It always holds Size = PartsSize +
+// TailSize: parts 1..Parts hold PartsSize bytes, each at least MinPartSize
+// (a part is PartSize bytes unless Append made it), and the tail is in side
+// object SideKey(Target.SideKey, Seq). It is a plain value, safe to copy and to
 // use from any goroutine.
 type State struct {
 	UploadID string `json:"uploadId,omitempty"` // "" while no part has been sent
 	ExportID string `json:"exportId"`
 	PartSize int64  `json:"partSize"`
 	Parts    int32  `json:"parts"`              // parts 1..Parts are in S3
+	// PartsSize is the bytes in parts 1..Parts.
+	PartsSize int64 `json:"partsSize"`
 	Size     int64  `json:"size"`               // bytes written so far
 	Seq      int    `json:"seq"`                // number of the side object holding the tail
 	TailSize int64  `json:"tailSize,omitempty"` // bytes in the side object
@@ -45,8 +48,8 @@ func (s State) check() error {
 		return fmt.Errorf("%d parts out of range", s.Parts)
 	case s.TailSize < 0 || s.TailSize >= s.PartSize:
 		return fmt.Errorf("tail of %d bytes out of range", s.TailSize)
-	case s.Size != int64(s.Parts)*s.PartSize+s.TailSize:
-		return fmt.Errorf("size %d is not %d parts of %d bytes and a tail of %d", s.Size, s.Parts, s.PartSize, s.TailSize)
+	case s.PartsSize < int64(s.Parts)*MinPartSize || s.Size != s.PartsSize+s.TailSize:
+		return fmt.Errorf("size %d is not %d parts of %d bytes (at least %d each) and a tail of %d", s.Size, s.Parts, s.PartsSize, MinPartSize, s.TailSize)
 	case s.Parts > 0 && s.UploadID == "":
 		return errors.New("parts without an upload id")
 	case s.Seq < 0 || (s.TailSize > 0 && s.Seq == 0):
@@ -93,7 +96,7 @@ func (w *Writer) suspend(ctx context.Context) (State, error) {
 	st := State{
 		UploadID: w.uploadID, ExportID: w.exportID, PartSize: w.opts.PartSize,
 		Parts: w.next - 1, Size: w.size, Seq: w.seq + 1, TailSize: int64(len(w.cur)),
-		CRC64NVME: crc64nvme.Encode(sum.crc),
+		PartsSize: sum.size, CRC64NVME: crc64nvme.Encode(sum.crc),
 	}
 	if sum.size != st.Size-st.TailSize {
 		return State{}, w.errorf("Suspend", "the parts hold %d bytes, want %d", sum.size, st.Size-st.TailSize)
@@ -138,7 +141,7 @@ func (w *Writer) suspend(ctx context.Context) (State, error) {
 
 // Resume returns a Writer that goes on from st, written by Suspend for the
 // same target. It reads back the parts S3 holds (ListParts), checks that
-// parts 1..st.Parts are there and full, and loads the tail from its side
+// parts 1..st.Parts are there and hold st.PartsSize bytes, and loads the tail from its side
 // object. ctx bounds these calls and the parts sent by Write. Parts are
 // numbered on from st.Parts+1, so a retried invocation overwrites the parts
 // a failed one sent.
@@ -172,7 +175,7 @@ func Resume(ctx context.Context, api API, t Target, st State, opts Options) (*Wr
 	w.uploadID, w.seq, w.size, w.next = st.UploadID, st.Seq, st.Size, st.Parts+1
 	w.baseParts = st.Parts
 	w.base.crc, _ = crc64nvme.Decode(st.CRC64NVME) // checked
-	w.base.size = st.Size - st.TailSize
+	w.base.size = st.PartsSize
 	ok := false
 	defer func() {
 		if !ok {
@@ -216,6 +219,7 @@ func (w *Writer) listParts(ctx context.Context, n int32) error {
 		MaxParts: aws.Int32(listPageSize), ExpectedBucketOwner: w.owner(),
 	}
 	var got int32
+	var size int64
 	for {
 		out, err := w.api.ListParts(ctx, in)
 		if err != nil {
@@ -229,9 +233,10 @@ func (w *Writer) listParts(ctx context.Context, n int32) error {
 			if num < 1 || num > n {
 				continue // a later part a failed attempt sent: it will be sent again
 			}
-			if size := aws.ToInt64(p.Size); size != w.opts.PartSize {
-				return w.errorf("ListParts", "part %d has %d bytes, want %d", num, size, w.opts.PartSize)
+			if n := aws.ToInt64(p.Size); n < MinPartSize {
+				return w.errorf("ListParts", "part %d has %d bytes, less than S3's %d", num, n, MinPartSize)
 			}
+			size += aws.ToInt64(p.Size)
 			// Their CRCs are combined in the State's (w.base); Complete
 			// lists each.
 			if aws.ToString(p.ChecksumCRC64NVME) == "" {
@@ -247,6 +252,9 @@ func (w *Writer) listParts(ctx context.Context, n int32) error {
 	}
 	if _, err := w.completed(); err != nil || got != n {
 		return w.errorf("ListParts", "S3 holds %d of parts 1..%d of this upload", got, n)
+	}
+	if size != w.base.size {
+		return w.errorf("ListParts", "parts 1..%d hold %d bytes, the state says %d", n, size, w.base.size)
 	}
 	return nil
 }

@@ -139,10 +139,11 @@ func (w *Writer) checkAbsent(ctx context.Context) error {
 	_, err := w.api.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket: aws.String(w.t.Bucket), Key: aws.String(w.t.Key), ExpectedBucketOwner: w.owner(),
 	})
+	var nf *types.NotFound
 	switch {
 	case err == nil:
 		return w.errorf("HeadObject", "%w", ErrExists)
-	case httpStatus(err) == 404:
+	case httpStatus(err) == 404 || errors.As(err, &nf):
 		return nil
 	case httpStatus(err) == 403:
 		return w.errorf("HeadObject", "%w (without s3:ListBucket on the bucket, S3 answers 403 for a missing key; overwrite: false needs s3:ListBucket and s3:GetObject)", err)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -149,7 +150,15 @@ func (s *S3) GetObject(ctx context.Context, in *s3.GetObjectInput, _ ...func(*s3
 	if o == nil {
 		return nil, APIError("NoSuchKey")
 	}
-	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(o.Body)), ContentLength: aws.Int64(int64(len(o.Body))), Metadata: maps.Clone(o.Metadata)}, nil
+	b := o.Body
+	if r := aws.ToString(in.Range); r != "" {
+		var from, to int
+		if _, err := fmt.Sscanf(r, "bytes=%d-%d", &from, &to); err != nil || from > to || from >= len(b) {
+			return nil, APIError("InvalidRange")
+		}
+		b = b[from:min(to+1, len(b))]
+	}
+	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(b)), ContentLength: aws.Int64(int64(len(b))), Metadata: maps.Clone(o.Metadata)}, nil
 }
 
 func (s *S3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
@@ -239,6 +248,46 @@ func (s *S3) UploadPart(ctx context.Context, in *s3.UploadPartInput, _ ...func(*
 	pn := aws.ToInt32(in.PartNumber)
 	u.parts[pn], u.sizes[pn], u.crcs[pn] = b, n, crc
 	return &s3.UploadPartOutput{ETag: aws.String(fmt.Sprintf(`"p%d"`, pn)), ChecksumCRC64NVME: aws.String(crc64nvme.Encode(crc))}, nil
+}
+
+// UploadPartCopy copies an object of the store (CopySource
+// "bucket/key", the bucket ignored), or the CopySourceRange "bytes=a-b" of
+// it, as a part, and returns the part's CRC64NVME as S3 does for an upload
+// with that checksum.
+func (s *S3) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput, _ ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error) {
+	if err := s.enter(ctx, "UploadPartCopy", in.Key); err != nil {
+		return nil, err
+	}
+	src, _, _ := strings.Cut(aws.ToString(in.CopySource), "?")
+	_, src, _ = strings.Cut(src, "/")
+	src, err := url.PathUnescape(src)
+	if err != nil {
+		return nil, APIError("InvalidArgument")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[src]
+	if o == nil {
+		return nil, APIError("NoSuchKey")
+	}
+	b := o.Body
+	if r := aws.ToString(in.CopySourceRange); r != "" {
+		var from, to int
+		if _, err := fmt.Sscanf(r, "bytes=%d-%d", &from, &to); err != nil || from > to || to >= len(b) {
+			return nil, APIError("InvalidArgument")
+		}
+		b = b[from : to+1]
+	}
+	u := s.uploads[aws.ToString(in.UploadId)]
+	if u == nil {
+		return nil, APIError("NoSuchUpload")
+	}
+	pn := aws.ToInt32(in.PartNumber)
+	crc := crc64nvme.Checksum(b)
+	u.parts[pn], u.sizes[pn], u.crcs[pn] = slices.Clone(b), int64(len(b)), crc
+	return &s3.UploadPartCopyOutput{CopyPartResult: &types.CopyPartResult{
+		ETag: aws.String(fmt.Sprintf(`"p%d"`, pn)), ChecksumCRC64NVME: aws.String(crc64nvme.Encode(crc)),
+	}}, nil
 }
 
 func (s *S3) ListParts(ctx context.Context, in *s3.ListPartsInput, _ ...func(*s3.Options)) (*s3.ListPartsOutput, error) {
