@@ -25,12 +25,12 @@ type State struct {
 	UploadID string `json:"uploadId,omitempty"` // "" while no part has been sent
 	ExportID string `json:"exportId"`
 	PartSize int64  `json:"partSize"`
-	Parts    int32  `json:"parts"`              // parts 1..Parts are in S3
+	Parts    int32  `json:"parts"` // parts 1..Parts are in S3
 	// PartsSize is the bytes in parts 1..Parts.
 	PartsSize int64 `json:"partsSize"`
-	Size     int64  `json:"size"`               // bytes written so far
-	Seq      int    `json:"seq"`                // number of the side object holding the tail
-	TailSize int64  `json:"tailSize,omitempty"` // bytes in the side object
+	Size      int64 `json:"size"`               // bytes written so far
+	Seq       int   `json:"seq"`                // number of the side object holding the tail
+	TailSize  int64 `json:"tailSize,omitempty"` // bytes in the side object
 	// CRC64NVME is the CRC-64/NVME of parts 1..Parts (Size-TailSize
 	// bytes), base64 of its 8 big-endian bytes: Close combines the later
 	// parts' into it for the whole object's. A State without it (from
