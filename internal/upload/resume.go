@@ -76,6 +76,7 @@ func (w *Writer) Suspend(ctx context.Context) (State, error) {
 	}
 	st, err := w.suspend(ctx)
 	w.cancel()
+	w.dropCur() // the tail is in its side object, or lost with the failure
 	if err != nil {
 		w.state = closeFailed
 		return State{}, err
@@ -180,6 +181,7 @@ func Resume(ctx context.Context, api API, t Target, st State, opts Options) (*Wr
 	defer func() {
 		if !ok {
 			w.cancel()
+			w.dropCur()
 		}
 	}()
 	if st.UploadID == "" && st.TailSize == 0 {

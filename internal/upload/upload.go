@@ -11,7 +11,8 @@
 // multipart call and a Suspend before the first full part makes none either.
 //
 // Memory: at most Concurrency+1 buffers of PartSize bytes are ever
-// allocated by one Writer, whatever the size of the object.
+// allocated by one Writer, whatever the size of the object; Writers that
+// share a Pool hold at most its buffers between them.
 //
 // Resumability: Suspend writes the unsent tail (less than one part) to a
 // small side object beside the target and returns a small State; Resume
@@ -133,6 +134,10 @@ type Options struct {
 	// BinaryUnmarshaler (hash/crc64's digest does); its state rides in
 	// State.Hash.
 	Hash hash.Hash
+	// Pool, when set, is where the Writer takes its part buffers from,
+	// instead of allocating Concurrency+1 of its own; PartSize is then the
+	// pool's buffer size (0 takes it).
+	Pool *Pool
 	// KeepOpen: a Complete that may or may not have taken effect keeps the
 	// upload (after checking the key) instead of aborting it, so that a
 	// retry from the last State goes on: its Resume finds the upload open,
@@ -141,6 +146,12 @@ type Options struct {
 }
 
 func (o Options) withDefaults() (Options, error) {
+	if o.Pool != nil {
+		if o.PartSize != 0 && o.PartSize != o.Pool.size {
+			return o, fmt.Errorf("upload: PartSize %d is not the size of Options.Pool's buffers, %d", o.PartSize, o.Pool.size)
+		}
+		o.PartSize = o.Pool.size
+	}
 	if o.PartSize == 0 {
 		o.PartSize = DefaultPartSize
 	}

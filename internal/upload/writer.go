@@ -193,9 +193,20 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// buffer returns an empty part buffer: a free one, a new one while fewer
-// than Concurrency+1 exist, or the next one a part gives back.
+// buffer returns an empty part buffer: one of Options.Pool's, or a free
+// one, a new one while fewer than Concurrency+1 exist, or the next one a
+// part gives back.
 func (w *Writer) buffer() ([]byte, error) {
+	if p := w.opts.Pool; p != nil {
+		select {
+		case b := <-p.tokens:
+			return p.taken(b), nil
+		case <-w.failed:
+			return nil, w.failure()
+		case <-w.ctx.Done():
+			return nil, w.errorf("Write", "waiting for a part buffer of the pool: %w", context.Cause(w.ctx))
+		}
+	}
 	select {
 	case b := <-w.free:
 		return b[:0], nil
@@ -241,10 +252,29 @@ func (w *Writer) flush() error {
 		if err != nil {
 			w.fail(err)
 		}
-		w.free <- buf
+		w.release(buf)
 		<-w.sem
 	}()
 	return nil
+}
+
+// release gives back the buffer of a part sent (or of the current part,
+// when the Writer is done with it).
+func (w *Writer) release(buf []byte) {
+	if w.opts.Pool != nil {
+		w.opts.Pool.put(buf)
+		return
+	}
+	w.free <- buf
+}
+
+// dropCur gives back the current part's buffer, if it is a pool's: called
+// once the Writer is closed, suspended or aborted.
+func (w *Writer) dropCur() {
+	if w.opts.Pool != nil && w.cur != nil {
+		w.opts.Pool.put(w.cur)
+	}
+	w.cur = nil
 }
 
 // create starts the multipart upload unless it exists.
@@ -369,6 +399,7 @@ func (w *Writer) Close(ctx context.Context) (*Object, error) {
 	}
 	obj, err := w.close(ctx)
 	w.cancel()
+	w.dropCur()
 	if err != nil {
 		w.state = closeFailed
 		return nil, err
@@ -394,7 +425,7 @@ func (w *Writer) close(ctx context.Context) (*Object, error) {
 		if err := w.sendPart(ctx, n, w.cur); err != nil {
 			return nil, err
 		}
-		w.cur = nil
+		w.dropCur()
 	}
 	parts, err := w.completed()
 	if err != nil {
@@ -587,6 +618,7 @@ func (w *Writer) abort(ctx context.Context, sides bool) error {
 	w.state = aborted
 	w.cancel()
 	w.wg.Wait()
+	w.dropCur()
 	err := w.abortUpload(ctx)
 	if !sides {
 		return err
