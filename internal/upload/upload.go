@@ -33,6 +33,12 @@
 // checksum fails with ErrChecksumMismatch and the upload is aborted. The
 // running CRC rides in State across invocations. An empty object is put
 // with the CRC of zero bytes.
+//
+// Joining: Append adds a completed object (a segment another Writer of the
+// same export wrote) after what is written, copying the stretches that can
+// be whole parts server-side (UploadPartCopy) and reading only what cannot.
+// Sharing: Writers given one Pool (Options.Pool) take their part buffers
+// from it, so that many of them at once hold a bounded amount of memory.
 package upload
 
 import (
