@@ -330,6 +330,7 @@ func (p *pipeline) open() error {
 	uopts := p.opts.Upload
 	uopts.Cleanup = p.policy.Cleanup
 	target := manifestTarget(&p.cfg.Destination, p.opts.RunID)
+	target.Metadata = manifestMetadata(p.cfg)
 	var w *upload.Writer
 	var err error
 	if p.opts.From != nil {
@@ -764,12 +765,31 @@ func (p *pipeline) newError(stage Stage, err error) *Error {
 		Bucket: d.BucketName, Key: d.Key, Items: p.st.items, Pages: p.st.pages, Err: err}
 }
 
+// Metadata keys of the manifest (x-amz-meta-...), besides the writer's
+// upload.ExportIDMetadata (the export id): what a reader needs to know
+// about its lines without the config.
+const (
+	metaFormat       = "format"        // output.format: plain or dynamodb
+	metaContainer    = "container"     // how items are framed: jsonl
+	metaConfigDigest = "config-digest" // the rendered config's digest
+)
+
 // manifestTarget is the manifest's upload, for run runID.
 func manifestTarget(d *config.Destination, runID string) upload.Target {
 	o := objectOptions(d, d.BucketName)
 	return upload.Target{Bucket: d.BucketName, Key: d.Key, ContentType: d.ContentType, Overwrite: d.Overwrite,
 		SSE: o.sse, KMSKeyID: o.kmsKeyID, ExpectedBucketOwner: o.owner, ExportID: runID,
 		SideKey: d.Key + ".resume/" + runID + "/tail"}
+}
+
+// manifestMetadata is the manifest's user metadata for cfg, set when its
+// upload is created: its format, container and config digest.
+func manifestMetadata(cfg *config.Config) map[string]string {
+	meta := map[string]string{metaFormat: cfg.Output.Format.String(), metaContainer: "jsonl"}
+	if cfg.Digest != "" {
+		meta[metaConfigDigest] = cfg.Digest
+	}
+	return meta
 }
 
 // writeOptions is how the export writes an object to a bucket: the

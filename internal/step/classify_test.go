@@ -86,6 +86,7 @@ func TestClassify(t *testing.T) {
 		{"already permanent", &step.PermanentStepError{Message: "config: query.tableName: required"}, permanent},
 		{"wrapped permanent", fmt.Errorf("export: %w", &step.PermanentStepError{Message: "bad"}), permanent},
 		{"manifest over 10,000 parts", &upload.Error{Bucket: "b", Key: "k", Err: fmt.Errorf("%w: more than 10000 parts", upload.ErrTooLarge)}, permanent},
+		{"checksum refused", &upload.Error{Bucket: "b", Key: "k", Op: "UploadPart 2", Err: fmt.Errorf("%w: S3 reports another CRC64NVME for the part", upload.ErrChecksumMismatch)}, permanent},
 		{"export encode error", &export.Error{Stage: "encode", Err: errors.New("item 3: string is not valid UTF-8")}, permanent},
 
 		// Transient: retrying may help.

@@ -113,7 +113,9 @@ func errorKind(err error) (transient, known bool) {
 		return false, true
 	}
 	var ee *export.Error
-	if errors.As(err, &ee) && ee.Stage == export.StageEncode || errors.Is(err, upload.ErrTooLarge) {
+	// A checksum S3 refused: our bytes and our CRC disagree, every time.
+	if errors.As(err, &ee) && ee.Stage == export.StageEncode || errors.Is(err, upload.ErrTooLarge) ||
+		errors.Is(err, upload.ErrChecksumMismatch) {
 		return false, true
 	}
 	// A continuation that cannot go on: no retry makes it.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/allma/ddb-query-to-s3-manifest/internal/attr"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/config"
+	"github.com/allma/ddb-query-to-s3-manifest/internal/crc64nvme"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/export"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/lines"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
@@ -253,7 +254,8 @@ func TestQueryOptions(t *testing.T) {
 	}
 }
 
-// TestDestinationOptions: overwrite false, content type and sizeBytes.
+// TestDestinationOptions: overwrite false, content type, sizeBytes and
+// checksumCRC64NVME.
 func TestDestinationOptions(t *testing.T) {
 	_, h := env(t)
 	table, bucket := seeded(t, userItems("d", 20, 10))
@@ -273,6 +275,9 @@ func TestDestinationOptions(t *testing.T) {
 	}
 	if out["sizeBytes"] != json.Number(fmt.Sprint(len(body))) {
 		t.Errorf("sizeBytes = %v, object has %d bytes", out["sizeBytes"], len(body))
+	}
+	if crc := crc64nvme.Encode(crc64nvme.Checksum(body)); out["checksumCRC64NVME"] != crc {
+		t.Errorf("checksumCRC64NVME = %v, the object's bytes have %s", out["checksumCRC64NVME"], crc)
 	}
 	head, err := stack.S3(context.Background()).HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("once.jsonl")})
 	if err != nil {

@@ -64,11 +64,15 @@ type Output struct {
 	Manifest struct {
 		Pointer Pointer `json:"_s3_output_pointer"`
 	} `json:"manifest"`
-	ItemCount        int64           `json:"itemCount"`
-	SizeBytes        int64           `json:"sizeBytes"`
-	ItemsOffloaded   *int64          `json:"itemsOffloaded,omitempty"`
-	Truncated        bool            `json:"truncated,omitempty"`
-	LastEvaluatedKey json.RawMessage `json:"lastEvaluatedKey,omitempty"`
+	ItemCount int64 `json:"itemCount"`
+	SizeBytes int64 `json:"sizeBytes"`
+	// ChecksumCRC64NVME is the manifest's full-object CRC-64/NVME as S3
+	// names and writes it (base64 of the 8 big-endian bytes), on a
+	// complete export.
+	ChecksumCRC64NVME string          `json:"checksumCRC64NVME,omitempty"`
+	ItemsOffloaded    *int64          `json:"itemsOffloaded,omitempty"`
+	Truncated         bool            `json:"truncated,omitempty"`
+	LastEvaluatedKey  json.RawMessage `json:"lastEvaluatedKey,omitempty"`
 	// Complete says, for a resumable export, whether the manifest is
 	// written; when not, Continuation is what the next invocation takes.
 	Complete     *bool  `json:"complete,omitempty"`
@@ -264,6 +268,9 @@ func renderError(err error) error {
 func (h *Handler) output(cfg *config.Config, res *export.Result, log *slog.Logger) *Output {
 	out := &Output{ItemCount: res.Items, SizeBytes: res.Object.Size, Truncated: res.Truncated}
 	out.Manifest.Pointer = Pointer{Bucket: res.Object.Bucket, Key: res.Object.Key, VersionID: res.Object.VersionID}
+	if res.Next == nil {
+		out.ChecksumCRC64NVME = res.Object.ChecksumCRC64NVME
+	}
 	if cfg.Resumable {
 		complete := res.Next == nil
 		out.Complete = &complete

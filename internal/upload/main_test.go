@@ -171,6 +171,14 @@ func (r *recorder) ListParts(ctx context.Context, in *s3.ListPartsInput, o ...fu
 	return r.API.ListParts(ctx, in, o...)
 }
 
+func (r *recorder) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput, o ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error) {
+	r.note("UploadPartCopy")
+	r.mu.Lock()
+	r.partNums = append(r.partNums, aws.ToInt32(in.PartNumber))
+	r.mu.Unlock()
+	return r.API.(CopyAPI).UploadPartCopy(ctx, in, o...)
+}
+
 // checkPartNumbers fails t unless the last Complete listed parts 1..n.
 func (r *recorder) checkPartNumbers(t testing.TB, n int) {
 	t.Helper()

@@ -11,21 +11,31 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/crc64nvme"
 )
 
 // State is where a suspended upload stands: small (no part list; S3 keeps
-// that) and serialisable as JSON. It always holds Size = Parts × PartSize +
-// TailSize: every part sent so far is full, and the tail is in side object
-// SideKey(Target.SideKey, Seq). It is a plain value, safe to copy and to
+// that) and serialisable as JSON. It always holds Size = PartsSize +
+// TailSize: parts 1..Parts hold PartsSize bytes, each at least MinPartSize
+// (a part is PartSize bytes unless Append made it), and the tail is in side
+// object SideKey(Target.SideKey, Seq). It is a plain value, safe to copy and to
 // use from any goroutine.
 type State struct {
 	UploadID string `json:"uploadId,omitempty"` // "" while no part has been sent
 	ExportID string `json:"exportId"`
 	PartSize int64  `json:"partSize"`
-	Parts    int32  `json:"parts"`              // parts 1..Parts are in S3
-	Size     int64  `json:"size"`               // bytes written so far
-	Seq      int    `json:"seq"`                // number of the side object holding the tail
-	TailSize int64  `json:"tailSize,omitempty"` // bytes in the side object
+	Parts    int32  `json:"parts"` // parts 1..Parts are in S3
+	// PartsSize is the bytes in parts 1..Parts.
+	PartsSize int64 `json:"partsSize"`
+	Size      int64 `json:"size"`               // bytes written so far
+	Seq       int   `json:"seq"`                // number of the side object holding the tail
+	TailSize  int64 `json:"tailSize,omitempty"` // bytes in the side object
+	// CRC64NVME is the CRC-64/NVME of parts 1..Parts (Size-TailSize
+	// bytes), base64 of its 8 big-endian bytes: Close combines the later
+	// parts' into it for the whole object's. A State without it (from
+	// before full-object checksums) cannot be resumed.
+	CRC64NVME string `json:"crc64nvme"`
 	// Hash is the marshalled state of Options.Hash, when set.
 	Hash []byte `json:"hash,omitempty"`
 }
@@ -38,14 +48,19 @@ func (s State) check() error {
 		return fmt.Errorf("%d parts out of range", s.Parts)
 	case s.TailSize < 0 || s.TailSize >= s.PartSize:
 		return fmt.Errorf("tail of %d bytes out of range", s.TailSize)
-	case s.Size != int64(s.Parts)*s.PartSize+s.TailSize:
-		return fmt.Errorf("size %d is not %d parts of %d bytes and a tail of %d", s.Size, s.Parts, s.PartSize, s.TailSize)
+	case s.PartsSize < int64(s.Parts)*MinPartSize || s.Size != s.PartsSize+s.TailSize:
+		return fmt.Errorf("size %d is not %d parts of %d bytes (at least %d each) and a tail of %d", s.Size, s.Parts, s.PartsSize, MinPartSize, s.TailSize)
 	case s.Parts > 0 && s.UploadID == "":
 		return errors.New("parts without an upload id")
 	case s.Seq < 0 || (s.TailSize > 0 && s.Seq == 0):
 		return fmt.Errorf("side object number %d out of range", s.Seq)
 	case s.ExportID == "":
 		return errors.New("no export id")
+	case s.CRC64NVME == "":
+		return errors.New("no crc64nvme: the state was written before full-object checksums; cancel the export and start again")
+	}
+	if _, err := crc64nvme.Decode(s.CRC64NVME); err != nil {
+		return err
 	}
 	return nil
 }
@@ -61,6 +76,7 @@ func (w *Writer) Suspend(ctx context.Context) (State, error) {
 	}
 	st, err := w.suspend(ctx)
 	w.cancel()
+	w.dropCur() // the tail is in its side object, or lost with the failure
 	if err != nil {
 		w.state = closeFailed
 		return State{}, err
@@ -77,9 +93,14 @@ func (w *Writer) suspend(ctx context.Context) (State, error) {
 	if err := w.failure(); err != nil {
 		return State{}, err
 	}
+	sum := w.sum()
 	st := State{
 		UploadID: w.uploadID, ExportID: w.exportID, PartSize: w.opts.PartSize,
 		Parts: w.next - 1, Size: w.size, Seq: w.seq + 1, TailSize: int64(len(w.cur)),
+		PartsSize: sum.size, CRC64NVME: crc64nvme.Encode(sum.crc),
+	}
+	if sum.size != st.Size-st.TailSize {
+		return State{}, w.errorf("Suspend", "the parts hold %d bytes, want %d", sum.size, st.Size-st.TailSize)
 	}
 	if w.opts.Hash != nil {
 		m, ok := w.opts.Hash.(encoding.BinaryMarshaler)
@@ -121,7 +142,7 @@ func (w *Writer) suspend(ctx context.Context) (State, error) {
 
 // Resume returns a Writer that goes on from st, written by Suspend for the
 // same target. It reads back the parts S3 holds (ListParts), checks that
-// parts 1..st.Parts are there and full, and loads the tail from its side
+// parts 1..st.Parts are there and hold st.PartsSize bytes, and loads the tail from its side
 // object. ctx bounds these calls and the parts sent by Write. Parts are
 // numbered on from st.Parts+1, so a retried invocation overwrites the parts
 // a failed one sent.
@@ -153,10 +174,14 @@ func Resume(ctx context.Context, api API, t Target, st State, opts Options) (*Wr
 	}
 	w := newWriter(ctx, api, t, opts)
 	w.uploadID, w.seq, w.size, w.next = st.UploadID, st.Seq, st.Size, st.Parts+1
+	w.baseParts = st.Parts
+	w.base.crc, _ = crc64nvme.Decode(st.CRC64NVME) // checked
+	w.base.size = st.PartsSize
 	ok := false
 	defer func() {
 		if !ok {
 			w.cancel()
+			w.dropCur()
 		}
 	}()
 	if st.UploadID == "" && st.TailSize == 0 {
@@ -196,6 +221,7 @@ func (w *Writer) listParts(ctx context.Context, n int32) error {
 		MaxParts: aws.Int32(listPageSize), ExpectedBucketOwner: w.owner(),
 	}
 	var got int32
+	var size int64
 	for {
 		out, err := w.api.ListParts(ctx, in)
 		if err != nil {
@@ -209,18 +235,16 @@ func (w *Writer) listParts(ctx context.Context, n int32) error {
 			if num < 1 || num > n {
 				continue // a later part a failed attempt sent: it will be sent again
 			}
-			if size := aws.ToInt64(p.Size); size != w.opts.PartSize {
-				return w.errorf("ListParts", "part %d has %d bytes, want %d", num, size, w.opts.PartSize)
+			if n := aws.ToInt64(p.Size); n < MinPartSize {
+				return w.errorf("ListParts", "part %d has %d bytes, less than S3's %d", num, n, MinPartSize)
 			}
-			w.record(types.CompletedPart{
-				PartNumber:        p.PartNumber,
-				ETag:              p.ETag,
-				ChecksumCRC32:     p.ChecksumCRC32,
-				ChecksumCRC32C:    p.ChecksumCRC32C,
-				ChecksumCRC64NVME: p.ChecksumCRC64NVME,
-				ChecksumSHA1:      p.ChecksumSHA1,
-				ChecksumSHA256:    p.ChecksumSHA256,
-			})
+			size += aws.ToInt64(p.Size)
+			// Their CRCs are combined in the State's (w.base); Complete
+			// lists each.
+			if aws.ToString(p.ChecksumCRC64NVME) == "" {
+				return w.errorf("ListParts", "part %d has no CRC64NVME checksum", num)
+			}
+			w.record(types.CompletedPart{PartNumber: p.PartNumber, ETag: p.ETag, ChecksumCRC64NVME: p.ChecksumCRC64NVME}, partSum{})
 			got++
 		}
 		if !aws.ToBool(out.IsTruncated) || aws.ToString(out.NextPartNumberMarker) == "" {
@@ -230,6 +254,9 @@ func (w *Writer) listParts(ctx context.Context, n int32) error {
 	}
 	if _, err := w.completed(); err != nil || got != n {
 		return w.errorf("ListParts", "S3 holds %d of parts 1..%d of this upload", got, n)
+	}
+	if size != w.base.size {
+		return w.errorf("ListParts", "parts 1..%d hold %d bytes, the state says %d", n, size, w.base.size)
 	}
 	return nil
 }

@@ -192,7 +192,7 @@ func TestResumeCompleted(t *testing.T) {
 		t.Errorf("Resume reported %+v, Close had %+v", done.Object, *want)
 	}
 	// Another export's object at the key is not this one's.
-	_, err = Resume(ctx, rec, tg, State{ExportID: "other", UploadID: "u", PartSize: ps, Parts: 1, Size: ps}, Options{})
+	_, err = Resume(ctx, rec, tg, State{ExportID: "other", UploadID: "u", PartSize: ps, Parts: 1, PartsSize: ps, Size: ps, CRC64NVME: "AAAAAAAAAAA="}, Options{})
 	if !errors.Is(err, ErrUploadGone) {
 		t.Fatalf("Resume of another export = %v, want ErrUploadGone", err)
 	}
@@ -236,8 +236,8 @@ func TestResumeGone(t *testing.T) {
 func TestStateSize(t *testing.T) {
 	st := State{
 		UploadID: strings.Repeat("u", 512), ExportID: strings.Repeat("e", 64), PartSize: ps,
-		Parts: MaxParts - 1, Size: (MaxParts-1)*ps + ps - 1, Seq: 1 << 30, TailSize: ps - 1,
-		Hash: make([]byte, 64),
+		Parts: MaxParts - 1, PartsSize: (MaxParts - 1) * ps, Size: (MaxParts-1)*ps + ps - 1, Seq: 1 << 30, TailSize: ps - 1,
+		CRC64NVME: "AAAAAAAAAAA=", Hash: make([]byte, 64),
 	}
 	if err := st.check(); err != nil {
 		t.Fatal(err)

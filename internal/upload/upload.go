@@ -11,7 +11,8 @@
 // multipart call and a Suspend before the first full part makes none either.
 //
 // Memory: at most Concurrency+1 buffers of PartSize bytes are ever
-// allocated by one Writer, whatever the size of the object.
+// allocated by one Writer, whatever the size of the object; Writers that
+// share a Pool hold at most its buffers between them.
 //
 // Resumability: Suspend writes the unsent tail (less than one part) to a
 // small side object beside the target and returns a small State; Resume
@@ -22,11 +23,22 @@
 // even if the lost attempt suspended again; at most three exist at a time
 // and all are deleted once the export completes or is cancelled.
 //
-// Later additions have their places: the checksum algorithm of the upload
-// is one field (checksumAlgorithm), each part keeps its checksums in its
-// CompletedPart, a part is sent from its own buffer (so a BadDigest can be
-// re-sent from it), and Options.Hash is a running hash over every byte in
-// order whose state is saved in State.
+// Integrity: the upload has a full-object CRC-64/NVME checksum (ChecksumType
+// FULL_OBJECT). Each part is sent with its CRC, which the Writer computes
+// from the part's buffer, and Complete is sent with the whole object's CRC
+// (and size), which the Writer combines from the parts' CRCs in part order;
+// so S3 refuses an object whose bytes differ from what was written. A part
+// refused for its checksum (BadDigest) is sent again from its buffer, up to
+// maxDigestRetries times; a Complete refused for the whole object's
+// checksum fails with ErrChecksumMismatch and the upload is aborted. The
+// running CRC rides in State across invocations. An empty object is put
+// with the CRC of zero bytes.
+//
+// Joining: Append adds a completed object (a segment another Writer of the
+// same export wrote) after what is written, copying the stretches that can
+// be whole parts server-side (UploadPartCopy) and reading only what cannot.
+// Sharing: Writers given one Pool (Options.Pool) take their part buffers
+// from it, so that many of them at once hold a bounded amount of memory.
 package upload
 
 import (
@@ -63,9 +75,15 @@ const (
 	listPageSize = 1000
 )
 
-// checksumAlgorithm is the checksum S3 keeps for each part; the SDK
-// computes it. [ops] changes it to CRC64NVME with a FULL_OBJECT type.
-const checksumAlgorithm = types.ChecksumAlgorithmCrc32
+// The checksum S3 keeps for the object: CRC-64/NVME of the whole object,
+// which the Writer computes and sends (the SDK computes nothing).
+const (
+	checksumAlgorithm = types.ChecksumAlgorithmCrc64nvme
+	checksumType      = types.ChecksumTypeFullObject
+	// maxDigestRetries is how many times a part refused for its checksum
+	// (BadDigest, which the SDK does not retry) is sent again.
+	maxDigestRetries = 3
+)
 
 // API is the set of S3 calls the writer makes.
 type API interface {
@@ -122,6 +140,10 @@ type Options struct {
 	// BinaryUnmarshaler (hash/crc64's digest does); its state rides in
 	// State.Hash.
 	Hash hash.Hash
+	// Pool, when set, is where the Writer takes its part buffers from,
+	// instead of allocating Concurrency+1 of its own; PartSize is then the
+	// pool's buffer size (0 takes it).
+	Pool *Pool
 	// KeepOpen: a Complete that may or may not have taken effect keeps the
 	// upload (after checking the key) instead of aborting it, so that a
 	// retry from the last State goes on: its Resume finds the upload open,
@@ -130,6 +152,12 @@ type Options struct {
 }
 
 func (o Options) withDefaults() (Options, error) {
+	if o.Pool != nil {
+		if o.PartSize != 0 && o.PartSize != o.Pool.size {
+			return o, fmt.Errorf("upload: PartSize %d is not the size of Options.Pool's buffers, %d", o.PartSize, o.Pool.size)
+		}
+		o.PartSize = o.Pool.size
+	}
 	if o.PartSize == 0 {
 		o.PartSize = DefaultPartSize
 	}
@@ -183,6 +211,9 @@ type Object struct {
 	VersionID   string // empty when the bucket is not versioned
 	Size        int64
 	ETag        string
+	// ChecksumCRC64NVME is the object's full-object CRC-64/NVME as S3
+	// writes it: base64 of the 8-byte big-endian value.
+	ChecksumCRC64NVME string
 }
 
 // Errors that callers tell apart with errors.Is.
@@ -200,6 +231,11 @@ var (
 	// ErrAbortFailed: aborting the multipart upload failed; it may still
 	// be open.
 	ErrAbortFailed = errors.New("abort failed")
+	// ErrChecksumMismatch: S3 refused the object because its bytes do not
+	// match the checksum the Writer computed for them (a part re-sent
+	// maxDigestRetries times, or the whole object at Complete). No retry
+	// can help; the upload is aborted and nothing is at the key.
+	ErrChecksumMismatch = errors.New("S3 refused the object: its bytes do not match their CRC64NVME checksum")
 )
 
 // AlreadyCompleteError is what Resume returns when this export's upload

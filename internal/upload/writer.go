@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/crc64nvme"
 )
 
 // Writer streams one object to S3 as a multipart upload. Make one with New
@@ -49,12 +52,24 @@ type Writer struct {
 	// was resumed with; 0 when it was not resumed.
 	seq int
 
+	// base is the CRC and size of parts 1..baseParts, sent by earlier
+	// invocations (from State); the parts after it are in sums.
+	baseParts int32
+	base      partSum
+
 	state state
 
 	mu     sync.Mutex
 	parts  []types.CompletedPart // part n at index n-1
+	sums   []partSum             // part n's CRC and size at index n-1
 	err    error                 // first failure of a part
 	failed chan struct{}         // closed with err set
+}
+
+// partSum is the CRC-64/NVME and size of a part, or of a run of parts.
+type partSum struct {
+	crc  uint64
+	size int64
 }
 
 type state int
@@ -124,10 +139,11 @@ func (w *Writer) checkAbsent(ctx context.Context) error {
 	_, err := w.api.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket: aws.String(w.t.Bucket), Key: aws.String(w.t.Key), ExpectedBucketOwner: w.owner(),
 	})
+	var nf *types.NotFound
 	switch {
 	case err == nil:
 		return w.errorf("HeadObject", "%w", ErrExists)
-	case httpStatus(err) == 404:
+	case httpStatus(err) == 404 || errors.As(err, &nf):
 		return nil
 	case httpStatus(err) == 403:
 		return w.errorf("HeadObject", "%w (without s3:ListBucket on the bucket, S3 answers 403 for a missing key; overwrite: false needs s3:ListBucket and s3:GetObject)", err)
@@ -177,9 +193,20 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// buffer returns an empty part buffer: a free one, a new one while fewer
-// than Concurrency+1 exist, or the next one a part gives back.
+// buffer returns an empty part buffer: one of Options.Pool's, or a free
+// one, a new one while fewer than Concurrency+1 exist, or the next one a
+// part gives back.
 func (w *Writer) buffer() ([]byte, error) {
+	if p := w.opts.Pool; p != nil {
+		select {
+		case b := <-p.tokens:
+			return p.taken(b), nil
+		case <-w.failed:
+			return nil, w.failure()
+		case <-w.ctx.Done():
+			return nil, w.errorf("Write", "waiting for a part buffer of the pool: %w", context.Cause(w.ctx))
+		}
+	}
 	select {
 	case b := <-w.free:
 		return b[:0], nil
@@ -225,10 +252,29 @@ func (w *Writer) flush() error {
 		if err != nil {
 			w.fail(err)
 		}
-		w.free <- buf
+		w.release(buf)
 		<-w.sem
 	}()
 	return nil
+}
+
+// release gives back the buffer of a part sent (or of the current part,
+// when the Writer is done with it).
+func (w *Writer) release(buf []byte) {
+	if w.opts.Pool != nil {
+		w.opts.Pool.put(buf)
+		return
+	}
+	w.free <- buf
+}
+
+// dropCur gives back the current part's buffer, if it is a pool's: called
+// once the Writer is closed, suspended or aborted.
+func (w *Writer) dropCur() {
+	if w.opts.Pool != nil && w.cur != nil {
+		w.opts.Pool.put(w.cur)
+	}
+	w.cur = nil
 }
 
 // create starts the multipart upload unless it exists.
@@ -245,6 +291,7 @@ func (w *Writer) create(ctx context.Context) error {
 		ExpectedBucketOwner:  w.owner(),
 		Metadata:             w.metadata(),
 		ChecksumAlgorithm:    checksumAlgorithm,
+		ChecksumType:         checksumType,
 	})
 	if err != nil {
 		err = w.errorf("CreateMultipartUpload", "%w", err)
@@ -255,43 +302,69 @@ func (w *Writer) create(ctx context.Context) error {
 	return nil
 }
 
-// sendPart sends part n from buf and records it. The SDK retries what is
-// retryable; buf stays the part's own until this returns, which is where a
-// re-send after BadDigest ([ops]) will go.
+// sendPart sends part n from buf with its CRC and records it. The SDK
+// retries what is retryable; a BadDigest (the bytes S3 got do not match the
+// CRC) is sent again from buf, which stays the part's own until this
+// returns, up to maxDigestRetries times.
 func (w *Writer) sendPart(ctx context.Context, n int32, buf []byte) error {
-	out, err := w.api.UploadPart(ctx, &s3.UploadPartInput{
-		Bucket:              aws.String(w.t.Bucket),
-		Key:                 aws.String(w.t.Key),
-		UploadId:            aws.String(w.uploadID),
-		PartNumber:          aws.Int32(n),
-		Body:                bytes.NewReader(buf),
-		ContentLength:       aws.Int64(int64(len(buf))),
-		ExpectedBucketOwner: w.owner(),
-		ChecksumAlgorithm:   checksumAlgorithm,
-	})
-	if err != nil {
-		return w.errorf(fmt.Sprintf("UploadPart %d", n), "%w", err)
+	sum := partSum{crc: crc64nvme.Checksum(buf), size: int64(len(buf))}
+	crc := crc64nvme.Encode(sum.crc)
+	op := fmt.Sprintf("UploadPart %d", n)
+	for try := 0; ; try++ {
+		out, err := w.api.UploadPart(ctx, &s3.UploadPartInput{
+			Bucket:              aws.String(w.t.Bucket),
+			Key:                 aws.String(w.t.Key),
+			UploadId:            aws.String(w.uploadID),
+			PartNumber:          aws.Int32(n),
+			Body:                bytes.NewReader(buf),
+			ContentLength:       aws.Int64(int64(len(buf))),
+			ExpectedBucketOwner: w.owner(),
+			ChecksumAlgorithm:   checksumAlgorithm,
+			ChecksumCRC64NVME:   aws.String(crc),
+		})
+		if isCode(err, "BadDigest") {
+			if try < maxDigestRetries {
+				continue
+			}
+			return w.errorf(op, "%w: refused %d times: %w", ErrChecksumMismatch, try+1, err)
+		}
+		if err != nil {
+			return w.errorf(op, "%w", err)
+		}
+		if got := aws.ToString(out.ChecksumCRC64NVME); got != "" && got != crc {
+			return w.errorf(op, "%w: S3 reports CRC64NVME %s for the part, the Writer sent %s", ErrChecksumMismatch, got, crc)
+		}
+		// Complete lists each part's CRC too (S3 wants them with the
+		// whole object's).
+		w.record(types.CompletedPart{PartNumber: aws.Int32(n), ETag: out.ETag, ChecksumCRC64NVME: aws.String(crc)}, sum)
+		return nil
 	}
-	w.record(types.CompletedPart{
-		PartNumber:        aws.Int32(n),
-		ETag:              out.ETag,
-		ChecksumCRC32:     out.ChecksumCRC32,
-		ChecksumCRC32C:    out.ChecksumCRC32C,
-		ChecksumCRC64NVME: out.ChecksumCRC64NVME,
-		ChecksumSHA1:      out.ChecksumSHA1,
-		ChecksumSHA256:    out.ChecksumSHA256,
-	})
-	return nil
 }
 
-func (w *Writer) record(p types.CompletedPart) {
+func (w *Writer) record(p types.CompletedPart, sum partSum) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	i := int(aws.ToInt32(p.PartNumber)) - 1
 	if i >= len(w.parts) {
 		w.parts = slices.Grow(w.parts, i+1-len(w.parts))[:i+1]
+		w.sums = slices.Grow(w.sums, i+1-len(w.sums))[:i+1]
 	}
 	w.parts[i] = p
+	w.sums[i] = sum
+}
+
+// sum is the CRC and size of parts 1..next-1: the base from earlier
+// invocations combined, in part order, with the parts sent since. Call it
+// when no part is in flight.
+func (w *Writer) sum() partSum {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.base
+	for i := int(w.baseParts); i < int(w.next-1) && i < len(w.sums); i++ {
+		s.crc = crc64nvme.Combine(s.crc, w.sums[i].crc, w.sums[i].size)
+		s.size += w.sums[i].size
+	}
+	return s
 }
 
 // fail records the first failure and wakes a blocked Write.
@@ -326,6 +399,7 @@ func (w *Writer) Close(ctx context.Context) (*Object, error) {
 	}
 	obj, err := w.close(ctx)
 	w.cancel()
+	w.dropCur()
 	if err != nil {
 		w.state = closeFailed
 		return nil, err
@@ -351,18 +425,26 @@ func (w *Writer) close(ctx context.Context) (*Object, error) {
 		if err := w.sendPart(ctx, n, w.cur); err != nil {
 			return nil, err
 		}
-		w.cur = nil
+		w.dropCur()
 	}
 	parts, err := w.completed()
 	if err != nil {
 		return nil, err
 	}
+	sum := w.sum()
+	if sum.size != w.size {
+		return nil, w.errorf("CompleteMultipartUpload", "the parts hold %d bytes, %d were written", sum.size, w.size)
+	}
+	crc := crc64nvme.Encode(sum.crc)
 	in := &s3.CompleteMultipartUploadInput{
 		Bucket:              aws.String(w.t.Bucket),
 		Key:                 aws.String(w.t.Key),
 		UploadId:            aws.String(w.uploadID),
 		MultipartUpload:     &types.CompletedMultipartUpload{Parts: parts},
 		ExpectedBucketOwner: w.owner(),
+		ChecksumCRC64NVME:   aws.String(crc),
+		ChecksumType:        checksumType,
+		MpuObjectSize:       aws.Int64(w.size),
 	}
 	if !w.t.Overwrite {
 		in.IfNoneMatch = aws.String("*")
@@ -374,6 +456,7 @@ func (w *Writer) close(ctx context.Context) (*Object, error) {
 	obj := &Object{
 		Bucket: w.t.Bucket, Key: w.t.Key, Size: w.size,
 		VersionID: aws.ToString(out.VersionId), ETag: aws.ToString(out.ETag),
+		ChecksumCRC64NVME: crc,
 	}
 	w.dropSides(ctx)
 	return obj, nil
@@ -407,6 +490,8 @@ func (w *Writer) putEmpty(ctx context.Context) (*Object, error) {
 		SSEKMSKeyId:          w.kmsKey(),
 		ExpectedBucketOwner:  w.owner(),
 		Metadata:             w.metadata(),
+		ChecksumAlgorithm:    checksumAlgorithm,
+		ChecksumCRC64NVME:    aws.String(crc64nvme.Encode(crc64nvme.Checksum(nil))),
 	}
 	if !w.t.Overwrite {
 		in.IfNoneMatch = aws.String("*")
@@ -418,7 +503,8 @@ func (w *Writer) putEmpty(ctx context.Context) (*Object, error) {
 		}
 		return nil, w.errorf("PutObject", "%w", err)
 	}
-	return &Object{Bucket: w.t.Bucket, Key: w.t.Key, VersionID: aws.ToString(out.VersionId), ETag: aws.ToString(out.ETag)}, nil
+	return &Object{Bucket: w.t.Bucket, Key: w.t.Key, VersionID: aws.ToString(out.VersionId), ETag: aws.ToString(out.ETag),
+		ChecksumCRC64NVME: aws.ToString(in.ChecksumCRC64NVME)}, nil
 }
 
 // settle decides what a failed Complete means.
@@ -440,6 +526,15 @@ func (w *Writer) settle(ctx context.Context, err error) (*Object, error) {
 		return nil, w.errorf("CompleteMultipartUpload", "%w: %w", ErrUploadGone, err)
 	case status == 412:
 		return nil, w.errorf("CompleteMultipartUpload", "%w (it appeared while exporting): %w", ErrExists, err)
+	case checksumRefused(err):
+		// Our bytes and our CRC disagree: no retry can complete this
+		// upload, so it goes now.
+		cctx, cancel := w.opts.Cleanup(ctx)
+		defer cancel()
+		if aerr := w.abortUpload(cctx); aerr != nil {
+			return nil, w.errorf("CompleteMultipartUpload", "%w: %w; then %w", ErrChecksumMismatch, err, aerr)
+		}
+		return nil, w.errorf("CompleteMultipartUpload", "%w (the upload was aborted): %w", ErrChecksumMismatch, err)
 	case status >= 400 && status < 500:
 		return nil, cerr // refused: nothing happened
 	}
@@ -479,6 +574,7 @@ func (w *Writer) lookOurs(ctx context.Context) (*Object, bool, error) {
 func Lookup(ctx context.Context, api API, t Target, exportID string) (*Object, bool, error) {
 	out, err := api.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket: aws.String(t.Bucket), Key: aws.String(t.Key), ExpectedBucketOwner: owner(t),
+		ChecksumMode: types.ChecksumModeEnabled,
 	})
 	if err != nil {
 		var nf *types.NotFound
@@ -493,6 +589,7 @@ func Lookup(ctx context.Context, api API, t Target, exportID string) (*Object, b
 	return &Object{
 		Bucket: t.Bucket, Key: t.Key, VersionID: aws.ToString(out.VersionId),
 		Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag),
+		ChecksumCRC64NVME: aws.ToString(out.ChecksumCRC64NVME),
 	}, true, nil
 }
 
@@ -521,6 +618,7 @@ func (w *Writer) abort(ctx context.Context, sides bool) error {
 	w.state = aborted
 	w.cancel()
 	w.wg.Wait()
+	w.dropCur()
 	err := w.abortUpload(ctx)
 	if !sides {
 		return err
@@ -630,6 +728,26 @@ func httpStatus(err error) int {
 		return re.HTTPStatusCode()
 	}
 	return 0
+}
+
+// checksumRefused says whether S3 refused a request for a checksum that
+// does not match the bytes: BadDigest, or an InvalidRequest or InvalidPart
+// about the checksum.
+func checksumRefused(err error) bool {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.ErrorCode() {
+	case "BadDigest":
+		return true
+	case "InvalidRequest", "InvalidPart", "InvalidArgument":
+		// Not a checksum missing from the request: one that disagrees.
+		m := strings.ToLower(ae.ErrorMessage())
+		return strings.Contains(m, "checksum") &&
+			(strings.Contains(m, "match") || strings.Contains(m, "invalid") || strings.Contains(m, "incorrect"))
+	}
+	return false
 }
 
 func isCode(err error, code string) bool {

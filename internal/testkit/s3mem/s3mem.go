@@ -2,7 +2,9 @@
 // and multipart uploads of one process, the calls the function makes, and a
 // hook to fail or stall any of them. It checks what a lenient local server
 // does not: parts of a Complete are 1..N, consecutive, and every one but the
-// last at least 5 MiB. Integration tests use versitygw instead.
+// last at least 5 MiB. Like S3 it checks the CRC64NVME checksums it is sent:
+// a part's against its bytes, and a Complete's whole-object one against the
+// parts' combined (BadDigest). Integration tests use versitygw instead.
 package s3mem
 
 import (
@@ -11,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/allma/ddb-query-to-s3-manifest/internal/crc64nvme"
 )
 
 const minPart = 5 << 20
@@ -28,6 +33,7 @@ type Object struct {
 	Body     []byte
 	Metadata map[string]string
 	Tags     string
+	CRC      string // the full-object CRC64NVME, base64, when one was sent
 }
 
 // S3 is the in-memory store. The zero value is empty and ready. It is safe
@@ -53,6 +59,7 @@ type upload struct {
 	meta  map[string]string
 	parts map[int32][]byte
 	sizes map[int32]int64
+	crcs  map[int32]uint64
 }
 
 // Objects returns a copy of the stored objects' bodies by key.
@@ -126,7 +133,10 @@ func (s *S3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func(*s3
 	if aws.ToString(in.IfNoneMatch) == "*" && s.objects[key] != nil {
 		return nil, APIError("PreconditionFailed")
 	}
-	s.objects[key] = &Object{Body: b, Metadata: maps.Clone(in.Metadata), Tags: aws.ToString(in.Tagging)}
+	if c := aws.ToString(in.ChecksumCRC64NVME); c != "" && c != crc64nvme.Encode(crc64nvme.Checksum(b)) {
+		return nil, APIError("BadDigest")
+	}
+	s.objects[key] = &Object{Body: b, Metadata: maps.Clone(in.Metadata), Tags: aws.ToString(in.Tagging), CRC: aws.ToString(in.ChecksumCRC64NVME)}
 	return &s3.PutObjectOutput{ETag: aws.String(`"e"`)}, nil
 }
 
@@ -140,7 +150,15 @@ func (s *S3) GetObject(ctx context.Context, in *s3.GetObjectInput, _ ...func(*s3
 	if o == nil {
 		return nil, APIError("NoSuchKey")
 	}
-	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(o.Body)), ContentLength: aws.Int64(int64(len(o.Body))), Metadata: maps.Clone(o.Metadata)}, nil
+	b := o.Body
+	if r := aws.ToString(in.Range); r != "" {
+		var from, to int
+		if _, err := fmt.Sscanf(r, "bytes=%d-%d", &from, &to); err != nil || from > to || from >= len(b) {
+			return nil, APIError("InvalidRange")
+		}
+		b = b[from:min(to+1, len(b))]
+	}
+	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(b)), ContentLength: aws.Int64(int64(len(b))), Metadata: maps.Clone(o.Metadata)}, nil
 }
 
 func (s *S3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
@@ -153,7 +171,11 @@ func (s *S3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ...func(*
 	if o == nil {
 		return nil, &types.NotFound{Message: aws.String("not found (s3mem)")}
 	}
-	return &s3.HeadObjectOutput{ContentLength: aws.Int64(int64(len(o.Body))), Metadata: maps.Clone(o.Metadata), ETag: aws.String(`"e"`)}, nil
+	out := &s3.HeadObjectOutput{ContentLength: aws.Int64(int64(len(o.Body))), Metadata: maps.Clone(o.Metadata), ETag: aws.String(`"e"`)}
+	if in.ChecksumMode == types.ChecksumModeEnabled && o.CRC != "" {
+		out.ChecksumCRC64NVME = aws.String(o.CRC)
+	}
+	return out, nil
 }
 
 func (s *S3) DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, _ ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error) {
@@ -192,7 +214,7 @@ func (s *S3) CreateMultipartUpload(ctx context.Context, in *s3.CreateMultipartUp
 	defer s.mu.Unlock()
 	s.next++
 	id := fmt.Sprintf("upload-%d", s.next)
-	s.uploads[id] = &upload{key: aws.ToString(in.Key), meta: maps.Clone(in.Metadata), parts: map[int32][]byte{}, sizes: map[int32]int64{}}
+	s.uploads[id] = &upload{key: aws.ToString(in.Key), meta: maps.Clone(in.Metadata), parts: map[int32][]byte{}, sizes: map[int32]int64{}, crcs: map[int32]uint64{}}
 	return &s3.CreateMultipartUploadOutput{UploadId: aws.String(id)}, nil
 }
 
@@ -203,14 +225,19 @@ func (s *S3) UploadPart(ctx context.Context, in *s3.UploadPartInput, _ ...func(*
 	var b []byte
 	var n int64
 	var err error
+	h := crc64nvme.New()
 	if s.Discard {
-		n, err = io.Copy(io.Discard, in.Body)
+		n, err = io.Copy(h, in.Body)
 	} else {
-		b, err = io.ReadAll(in.Body)
+		b, err = io.ReadAll(io.TeeReader(in.Body, h))
 		n = int64(len(b))
 	}
 	if err != nil {
 		return nil, err
+	}
+	crc := h.Sum64()
+	if c := aws.ToString(in.ChecksumCRC64NVME); c != "" && c != crc64nvme.Encode(crc) {
+		return nil, APIError("BadDigest")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -219,8 +246,48 @@ func (s *S3) UploadPart(ctx context.Context, in *s3.UploadPartInput, _ ...func(*
 		return nil, APIError("NoSuchUpload")
 	}
 	pn := aws.ToInt32(in.PartNumber)
-	u.parts[pn], u.sizes[pn] = b, n
-	return &s3.UploadPartOutput{ETag: aws.String(fmt.Sprintf(`"p%d"`, pn))}, nil
+	u.parts[pn], u.sizes[pn], u.crcs[pn] = b, n, crc
+	return &s3.UploadPartOutput{ETag: aws.String(fmt.Sprintf(`"p%d"`, pn)), ChecksumCRC64NVME: aws.String(crc64nvme.Encode(crc))}, nil
+}
+
+// UploadPartCopy copies an object of the store (CopySource
+// "bucket/key", the bucket ignored), or the CopySourceRange "bytes=a-b" of
+// it, as a part, and returns the part's CRC64NVME as S3 does for an upload
+// with that checksum.
+func (s *S3) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput, _ ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error) {
+	if err := s.enter(ctx, "UploadPartCopy", in.Key); err != nil {
+		return nil, err
+	}
+	src, _, _ := strings.Cut(aws.ToString(in.CopySource), "?")
+	_, src, _ = strings.Cut(src, "/")
+	src, err := url.PathUnescape(src)
+	if err != nil {
+		return nil, APIError("InvalidArgument")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[src]
+	if o == nil {
+		return nil, APIError("NoSuchKey")
+	}
+	b := o.Body
+	if r := aws.ToString(in.CopySourceRange); r != "" {
+		var from, to int
+		if _, err := fmt.Sscanf(r, "bytes=%d-%d", &from, &to); err != nil || from > to || to >= len(b) {
+			return nil, APIError("InvalidArgument")
+		}
+		b = b[from : to+1]
+	}
+	u := s.uploads[aws.ToString(in.UploadId)]
+	if u == nil {
+		return nil, APIError("NoSuchUpload")
+	}
+	pn := aws.ToInt32(in.PartNumber)
+	crc := crc64nvme.Checksum(b)
+	u.parts[pn], u.sizes[pn], u.crcs[pn] = slices.Clone(b), int64(len(b)), crc
+	return &s3.UploadPartCopyOutput{CopyPartResult: &types.CopyPartResult{
+		ETag: aws.String(fmt.Sprintf(`"p%d"`, pn)), ChecksumCRC64NVME: aws.String(crc64nvme.Encode(crc)),
+	}}, nil
 }
 
 func (s *S3) ListParts(ctx context.Context, in *s3.ListPartsInput, _ ...func(*s3.Options)) (*s3.ListPartsOutput, error) {
@@ -236,7 +303,8 @@ func (s *S3) ListParts(ctx context.Context, in *s3.ListPartsInput, _ ...func(*s3
 	out := &s3.ListPartsOutput{IsTruncated: aws.Bool(false)}
 	for _, pn := range slices.Sorted(maps.Keys(u.sizes)) {
 		if pn > aws.ToInt32(ptr(in.PartNumberMarker)) {
-			out.Parts = append(out.Parts, types.Part{PartNumber: aws.Int32(pn), Size: aws.Int64(u.sizes[pn]), ETag: aws.String(fmt.Sprintf(`"p%d"`, pn))})
+			out.Parts = append(out.Parts, types.Part{PartNumber: aws.Int32(pn), Size: aws.Int64(u.sizes[pn]), ETag: aws.String(fmt.Sprintf(`"p%d"`, pn)),
+				ChecksumCRC64NVME: aws.String(crc64nvme.Encode(u.crcs[pn]))})
 		}
 	}
 	return out, nil
@@ -264,6 +332,7 @@ func (s *S3) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipa
 		return nil, APIError("PreconditionFailed")
 	}
 	var body []byte
+	var crc uint64
 	parts := in.MultipartUpload.Parts
 	for i, p := range parts {
 		pn := aws.ToInt32(p.PartNumber)
@@ -277,12 +346,16 @@ func (s *S3) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipa
 			return nil, APIError("EntityTooSmall")
 		}
 		body = append(body, u.parts[pn]...)
+		crc = crc64nvme.Combine(crc, u.crcs[pn], n)
+	}
+	if c := aws.ToString(in.ChecksumCRC64NVME); c != "" && c != crc64nvme.Encode(crc) {
+		return nil, APIError("BadDigest")
 	}
 	if s.Discard {
 		body = nil
 	}
 	delete(s.uploads, id)
-	s.objects[key] = &Object{Body: body, Metadata: u.meta}
+	s.objects[key] = &Object{Body: body, Metadata: u.meta, CRC: aws.ToString(in.ChecksumCRC64NVME)}
 	return &s3.CompleteMultipartUploadOutput{ETag: aws.String(`"c"`)}, nil
 }
 
