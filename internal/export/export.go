@@ -450,7 +450,10 @@ func (p *pipeline) fetchSplit(in *dynamodb.QueryInput, next func() (*query.Captu
 		more.Items += res.Items
 		return more, err
 	}
-	rs := p.newRanges(l)
+	rs, err := p.newRanges(l)
+	if err != nil {
+		return res, err
+	}
 	p.par.Store(rs)
 	head := rs.start(first)
 	p.log.Info("reading in key ranges", "readers", rs.readers(), "parallelism", p.cfg.Query.Parallelism.String())
@@ -785,7 +788,7 @@ func manifestTarget(d *config.Destination, runID string) upload.Target {
 // manifestMetadata is the manifest's user metadata for cfg, set when its
 // upload is created: its format, container and config digest.
 func manifestMetadata(cfg *config.Config) map[string]string {
-	meta := map[string]string{metaFormat: cfg.Output.Format.String(), metaContainer: "jsonl"}
+	meta := map[string]string{metaFormat: cfg.Output.Format.String(), metaContainer: cfg.Output.Container.String()}
 	if cfg.Digest != "" {
 		meta[metaConfigDigest] = cfg.Digest
 	}

@@ -255,17 +255,21 @@ type ranges struct {
 	bytes atomic.Int64 // bytes written to segments
 }
 
-func (p *pipeline) newRanges(l *layout) *ranges {
+func (p *pipeline) newRanges(l *layout) (*ranges, error) {
 	par := p.cfg.Query.Parallelism
+	pool, err := upload.NewPool(min(segmentBuffers, par.Max()), upload.MinPartSize)
+	if err != nil {
+		return nil, err
+	}
 	rs := &ranges{p: p, l: l, ctx: p.work, max: par.Max(), auto: par.Auto, changed: make(chan struct{}),
-		roundStart: time.Now(), pool: upload.NewPool(min(segmentBuffers, par.Max()), upload.MinPartSize)}
+		roundStart: time.Now(), pool: pool}
 	rs.pages.Store(1) // the first page, read before the split
 	rs.rtt = 100 * time.Millisecond
 	rs.limit = float64(par.Max())
 	if par.Auto {
 		rs.limit = autoStart
 	}
-	return rs
+	return rs, nil
 }
 
 // start splits [l.a, l.b] into as many intervals as the limit allows; the
@@ -932,7 +936,8 @@ func (p *pipeline) absorb(rs *ranges) (Stage, error) {
 			}
 		}
 		if g.obj != nil {
-			if err := p.w.Append(p.upload, upload.Source{Bucket: g.obj.Bucket, Key: g.obj.Key, VersionID: g.obj.VersionID, Size: g.obj.Size}); err != nil {
+			src := upload.Source{Bucket: g.obj.Bucket, Key: g.obj.Key, VersionID: g.obj.VersionID, Size: g.obj.Size, ChecksumCRC64NVME: g.obj.ChecksumCRC64NVME}
+			if err := p.w.Append(p.upload, src); err != nil {
 				return StageUpload, err
 			}
 		}

@@ -97,7 +97,10 @@ func (p *pipeline) restoreRanges(b json.RawMessage) (*ranges, error) {
 		return nil, fmt.Errorf("%w: its key ranges: %v", ErrBadContinuation, err)
 	}
 	l := &layout{cond: cond, hash: st.Hash, sortKey: st.Sort, asc: st.Asc, a: ends["a"], b: ends["b"]}
-	rs := p.newRanges(l)
+	rs, err := p.newRanges(l)
+	if err != nil {
+		return nil, err
+	}
 	rs.nextID, rs.fromID = st.Next, st.Next
 	rs.pages.Store(0) // the pipeline counts earlier invocations' pages
 	for _, ss := range st.Spans {

@@ -143,6 +143,11 @@ func (f *fakeS3) ListParts(context.Context, *s3.ListPartsInput, ...func(*s3.Opti
 	return nil, deniedError("s3.ListParts", "AccessDenied")
 }
 
+func (f *fakeS3) UploadPartCopy(context.Context, *s3.UploadPartCopyInput, ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error) {
+	f.record("UploadPartCopy")
+	return nil, deniedError("s3.UploadPartCopy", "AccessDenied")
+}
+
 func (f *fakeS3) PutObjectTagging(context.Context, *s3.PutObjectTaggingInput, ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error) {
 	f.record("PutObjectTagging")
 	return nil, deniedError("s3.PutObjectTagging", "AccessDenied")

@@ -2,6 +2,7 @@ package upload
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -106,16 +107,31 @@ func (w *Writer) append(ctx context.Context, src Source) error {
 	if err := w.create(ctx); err != nil {
 		return err
 	}
+	copied := int64(0)
 	for i := range n {
 		a := off + rest*i/n
 		b := off + rest*(i+1)/n
-		if err := w.copyPart(ctx, op, src, a, b-a); err != nil {
+		err := w.copyPart(ctx, op, src, a, b-a)
+		if errors.Is(err, errWholeSourceCRC) {
+			// The part the service copied carries a checksum that is
+			// not its own: its bytes are read and sent instead (the
+			// part of that number is sent again).
+			w.size += copied
+			return w.readFrom(ctx, op, src, a, off+rest-a)
+		}
+		if err != nil {
 			return err
 		}
+		copied += b - a
 	}
 	w.size += rest
 	return nil
 }
+
+// errWholeSourceCRC is a service that answers a ranged UploadPartCopy with
+// the checksum of the whole source, and keeps it as the part's: versitygw
+// does; S3 computes the range's.
+var errWholeSourceCRC = errors.New("the service gives a ranged copy the whole source's checksum")
 
 // readFrom reads n bytes of src from off into the current part, sending
 // full parts as Write does.
@@ -188,11 +204,7 @@ func (w *Writer) copyPart(ctx context.Context, op string, src Source, off, n int
 	crc := aws.ToString(res.ChecksumCRC64NVME)
 	var sum partSum
 	if crc != "" && crc == src.ChecksumCRC64NVME && n != src.Size {
-		// versitygw answers a ranged copy with the CRC of the whole source
-		// (and keeps it as the part's, so the object could not be read
-		// back with its checksum checked); S3 computes the range's.
-		return w.errorf(fmt.Sprintf("UploadPartCopy %d (%s)", num, op),
-			"the service reports the whole source's CRC64NVME %s for a copy of %d of its %d bytes, not the range's: it does not support checksums of ranged copies", crc, n, src.Size)
+		return errWholeSourceCRC
 	}
 	if crc != "" {
 		v, err := crc64nvme.Decode(crc)
