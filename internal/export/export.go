@@ -207,7 +207,7 @@ func Run(ctx context.Context, db query.API, s3 S3, cfg *config.Config, opts Opti
 				stage, err = s, e
 			}
 		}
-		if p.cfg.Resumable && p.stoppedByDeadline() && p.upload.Err() == nil {
+		if p.cfg.Resumable && (p.stoppedByDeadline() || errors.Is(err, errHandOn)) && p.upload.Err() == nil {
 			return p.suspend()
 		}
 		return p.fail(stage, err)
@@ -395,8 +395,9 @@ func (p *pipeline) fetch() {
 		}
 	}
 	if rs := p.par.Load(); rs != nil { // a continuation's key ranges
+		head := rs.order[0] // before the readers start splitting
 		rs.resumeReaders()
-		if head := rs.order[0]; !head.done {
+		if !head.done {
 			p.qerr = rs.head(head, next, func(pg *query.Page) error {
 				pending.open()
 				pending = nil
@@ -435,6 +436,9 @@ func (p *pipeline) fetchSplit(in *dynamodb.QueryInput, next func() (*query.Captu
 	if !errors.Is(err, errHeadSplit) {
 		return res, err
 	}
+	res.LastEvaluatedKey = nil // the query goes on, whoever reads it
+	(*pending).open()          // the first page is written while the query is split
+	*pending = nil
 	l, err := p.layout(p.work, first)
 	if err != nil || l == nil {
 		if err != nil {
@@ -456,7 +460,7 @@ func (p *pipeline) fetchSplit(in *dynamodb.QueryInput, next func() (*query.Captu
 	}
 	p.par.Store(rs)
 	head := rs.start(first)
-	p.log.Info("reading in key ranges", "readers", rs.readers(), "parallelism", p.cfg.Query.Parallelism.String())
+	p.log.Info("reading in key ranges", "readers", rs.peakReaders(), "parallelism", p.cfg.Query.Parallelism.String())
 	deliver := func(pg *query.Page) error {
 		(*pending).open()
 		*pending = nil

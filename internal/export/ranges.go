@@ -79,6 +79,11 @@ const (
 	segmentBuffers   = 8 // part buffers shared by all segments
 )
 
+// errHandOn: the ranges are read, but a range this invocation finished is
+// one its continuation had open, whose segment only a later invocation may
+// append: the export hands on a continuation.
+var errHandOn = errors.New("every range is read; the rest is assembled by the next invocation")
+
 // errHeadSplit ends the first page's paging when the query is to be split.
 var errHeadSplit = errors.New("split after the first page")
 
@@ -140,6 +145,9 @@ func (p *pipeline) layout(ctx context.Context, lek map[string]types.AttributeVal
 	}
 	cond, err := keyrange.ParseCondition(q.KeyConditionExpression, q.ExpressionAttributeNames, hash, rng)
 	if err != nil {
+		return nil, err
+	}
+	if err := keyrange.CheckReserved(q.FilterExpression, q.ProjectionExpression); err != nil {
 		return nil, err
 	}
 	if cond.SortOp == "=" {
@@ -209,8 +217,12 @@ type span struct {
 	// split, when set, asks the reader to split off the second half of
 	// what it has left and send it (nil: it cannot).
 	split chan *span
-	stuck bool     // it could not be split where its reader is
-	seg   *segment // nil for the head span
+	stuck bool // it could not be split where its reader is
+	// fromOpen: the continuation this invocation resumed has it not done.
+	// Its segment is then appended by a later invocation only: a retry of
+	// that continuation reads it again from where the continuation says.
+	fromOpen bool
+	seg      *segment // nil for the head span
 }
 
 // ranges runs the readers of a split query.
@@ -735,6 +747,9 @@ type segment struct {
 	// manifest is assembled); obj is the completed segment.
 	st  *upload.State
 	obj *upload.Object
+	// created: this invocation started the segment's upload (no
+	// continuation names it).
+	created bool
 }
 
 func (rs *ranges) newSegment(s *span) *segment {
@@ -766,6 +781,7 @@ func (g *segment) open(ctx context.Context) error {
 		w, err = upload.Resume(ctx, p.s3, t, *g.st, opts)
 	} else {
 		w, err = upload.New(ctx, p.s3, t, opts)
+		g.created = true
 	}
 	if err != nil {
 		return err
@@ -825,12 +841,13 @@ func (g *segment) page(pg *query.Page) error {
 	if err := g.open(g.rs.p.upload); err != nil {
 		return &stageError{StageUpload, err}
 	}
+	before := g.w.Size() + int64(g.bw.Buffered())
 	if err := writeLines(g.bw, &g.wp, g.rs.p.cfg.Output.Container, g.n); err != nil {
 		return &stageError{StageUpload, err}
 	}
 	g.n += int64(g.wp.Count)
 	g.rs.items.Add(int64(g.wp.Count))
-	g.rs.bytes.Add(int64(len(g.wp.Lines)))
+	g.rs.bytes.Add(g.w.Size() + int64(g.bw.Buffered()) - before)
 	g.rs.p.report()
 	return nil
 }
@@ -920,6 +937,14 @@ func (p *pipeline) absorb(rs *ranges) (Stage, error) {
 				return StageDeadline, context.Cause(p.work)
 			}
 		}
+		if s.fromOpen {
+			rs.mu.Unlock()
+			rs.wg.Wait()
+			if stage, err := rs.failure(); err != nil {
+				return stage, err
+			}
+			return StageDeadline, errHandOn
+		}
 		rs.mu.Unlock()
 		g := s.seg
 		if err := g.close(p.upload); err != nil {
@@ -967,7 +992,7 @@ func (p *pipeline) absorb(rs *ranges) (Stage, error) {
 func (p *pipeline) dropSegments(ctx context.Context, rs *ranges, keep bool) {
 	var keys []string
 	for _, s := range append(rs.absorbed, rs.order...) {
-		if s.seg == nil || keep && s.id < rs.fromID {
+		if s.seg == nil || keep && s.id < rs.fromID && !s.seg.created {
 			continue
 		}
 		if err := s.seg.abort(ctx); err != nil {

@@ -39,6 +39,8 @@ type spanState struct {
 	Done   bool            `json:"d,omitempty"`
 	Items  int64           `json:"n,omitempty"` // lines in its segment
 	Upload json.RawMessage `json:"u,omitempty"` // its segment's suspended upload.State
+	// Object is its segment, completed but not yet appended.
+	Object *upload.Object `json:"o,omitempty"`
 }
 
 func pair(k1 string, v1 types.AttributeValue, k2 string, v2 types.AttributeValue) (json.RawMessage, error) {
@@ -70,6 +72,7 @@ func (rs *ranges) state(headPos map[string]types.AttributeValue, headDone bool) 
 		}
 		if g := s.seg; g != nil {
 			ss.Items = g.n
+			ss.Object = g.obj
 			if g.st != nil {
 				if ss.Upload, err = json.Marshal(g.st); err != nil {
 					return nil, err
@@ -108,7 +111,7 @@ func (p *pipeline) restoreRanges(b json.RawMessage) (*ranges, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: its key ranges: %v", ErrBadContinuation, err)
 		}
-		s := &span{id: ss.ID, lo: bounds["lo"], hi: bounds["hi"], done: ss.Done}
+		s := &span{id: ss.ID, lo: bounds["lo"], hi: bounds["hi"], done: ss.Done, fromOpen: !ss.Done && len(rs.order) > 0}
 		if len(ss.Pos) > 0 {
 			if s.pos, err = positionKey(ss.Pos); err != nil {
 				return nil, fmt.Errorf("%w: its key ranges: %v", ErrBadContinuation, err)
@@ -117,7 +120,11 @@ func (p *pipeline) restoreRanges(b json.RawMessage) (*ranges, error) {
 		}
 		if len(rs.order) > 0 {
 			s.seg = rs.newSegment(s)
-			s.seg.n = ss.Items
+			s.seg.n, s.seg.obj = ss.Items, ss.Object
+			if ss.Object != nil {
+				rs.bytes.Add(ss.Object.Size)
+				rs.restoredBytes += ss.Object.Size
+			}
 			if len(ss.Upload) > 0 {
 				var us upload.State
 				if err := json.Unmarshal(ss.Upload, &us); err != nil {

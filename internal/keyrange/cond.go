@@ -36,14 +36,25 @@ const (
 	sortName = "#keyrangeSort"
 )
 
+// CheckReserved fails when one of exprs uses a placeholder the range
+// conditions add.
+func CheckReserved(exprs ...string) error {
+	for _, e := range exprs {
+		for _, p := range []string{loValue, hiValue, sortName} {
+			if strings.Contains(e, p) {
+				return fmt.Errorf("keyrange: the expression %q uses the placeholder %s, which splitting the query needs", e, p)
+			}
+		}
+	}
+	return nil
+}
+
 // ParseCondition takes expr, a KeyConditionExpression, apart. hashKey and
 // rangeKey are the attribute names of the key schema queried (the table's or
 // the index's); names resolves #placeholders.
 func ParseCondition(expr string, names map[string]string, hashKey, rangeKey string) (Condition, error) {
-	for _, p := range []string{loValue, hiValue, sortName} {
-		if strings.Contains(expr, p) {
-			return Condition{}, fmt.Errorf("keyrange: the key condition uses the reserved placeholder %s", p)
-		}
+	if err := CheckReserved(expr); err != nil {
+		return Condition{}, err
 	}
 	toks, err := tokenize(expr)
 	if err != nil {

@@ -55,11 +55,13 @@ func KindOf(v types.AttributeValue) Kind {
 	return ""
 }
 
-// Number bounds: DynamoDB keeps 38 significant digits, and magnitudes from
-// 1E-130 to below 1E+126.
+// Key bounds: DynamoDB keeps 38 significant digits of a number, whose
+// magnitude is 1E-130 or more and below 1E+126; a sort key value is at most
+// 1024 bytes.
 const (
-	maxDigits = 38
-	minExp    = -130 // the smallest unit, 1E-130
+	maxDigits   = 38
+	minExp      = -130 // the smallest magnitude, 1E-130
+	maxKeyBytes = 1024
 )
 
 // Compare orders two key values of the same kind as DynamoDB does: numbers
@@ -98,8 +100,14 @@ func Compare(a, b types.AttributeValue) (int, error) {
 func Succ(v types.AttributeValue) (types.AttributeValue, bool) {
 	switch v := v.(type) {
 	case *types.AttributeValueMemberS:
+		if len(v.Value) >= maxKeyBytes {
+			return nil, false
+		}
 		return &types.AttributeValueMemberS{Value: v.Value + "\x00"}, true
 	case *types.AttributeValueMemberB:
+		if len(v.Value) >= maxKeyBytes {
+			return nil, false
+		}
 		return &types.AttributeValueMemberB{Value: append(bytes.Clone(v.Value), 0)}, true
 	case *types.AttributeValueMemberN:
 		d, err := attr.ParseDecimal(v.Value)
@@ -184,7 +192,9 @@ func succDecimal(d attr.Decimal) (string, bool) {
 		// finer.
 		unit--
 	}
-	unit = max(unit, minExp)
+	if d.Neg && top == minExp && strings.TrimRight(d.Digits, "0") == "1" {
+		return "0", true // nothing lies between -1E-130 and 0
+	}
 	if top >= 125 && !d.Neg && d.Digits == strings.Repeat("9", maxDigits) {
 		return "", false
 	}
@@ -213,7 +223,7 @@ func Point(lo, hi types.AttributeValue, num, den int64) (types.AttributeValue, b
 	case *types.AttributeValueMemberB:
 		v = &types.AttributeValueMemberB{Value: pointBytes(lo.Value, hi.(*types.AttributeValueMemberB).Value, num, den)}
 	}
-	if err != nil || v == nil {
+	if err != nil || v == nil || size(v) > maxKeyBytes {
 		return nil, false
 	}
 	if c, _ := Compare(v, lo); c < 0 {
@@ -248,8 +258,8 @@ func pointN(lo, hi string, num, den int64) (types.AttributeValue, error) {
 		floorDiv(m, q)
 		m.Mul(m, q)
 	}
-	if e+int64(len(m.String())) < minExp {
-		return nil, errNoPoint
+	if m.Sign() != 0 && e+int64(len(new(big.Int).Abs(m).String()))-1 < minExp {
+		return nil, errNoPoint // below DynamoDB's smallest magnitude
 	}
 	return &types.AttributeValueMemberN{Value: dec{m: m, e: e}.String()}, nil
 }
@@ -405,4 +415,15 @@ func coordBytes(v, a, b []byte) float64 {
 	}
 	f, _ := new(big.Float).SetInt(fraction(v[p:])).Float64()
 	return f
+}
+
+// size is a string or binary key value's length in bytes (0 for a number).
+func size(v types.AttributeValue) int {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(v.Value)
+	case *types.AttributeValueMemberB:
+		return len(v.Value)
+	}
+	return 0
 }

@@ -40,6 +40,8 @@ func TestSucc(t *testing.T) {
 		{"-12345678901234567890123456789012345678", "-12345678901234567890123456789012345677"},
 		{"1E+100", "1" + strings.Repeat("0", 36) + "1" + strings.Repeat("0", 63)},
 		{"2.5", "2.5" + strings.Repeat("0", 35) + "1"},
+		{"1E-100", "0." + strings.Repeat("0", 99) + "1" + strings.Repeat("0", 36) + "1"},
+		{"-1E-130", "0"},
 	} {
 		got, ok := Succ(n(tc.in))
 		if !ok || got.(*types.AttributeValueMemberN).Value != tc.want {
