@@ -149,17 +149,24 @@ func ScanString(b []byte, i int) (String, int, error) {
 	}
 }
 
-func hexVal(c byte) rune {
-	switch {
-	case '0' <= c && c <= '9':
-		return rune(c - '0')
-	case 'a' <= c && c <= 'f':
-		return rune(c - 'a' + 10)
-	case 'A' <= c && c <= 'F':
-		return rune(c - 'A' + 10)
+// hexDigits[c] is the value of the hex digit c, or -1.
+var hexDigits = func() (t [256]int8) {
+	for c := range t {
+		switch {
+		case '0' <= c && c <= '9':
+			t[c] = int8(c - '0')
+		case 'a' <= c && c <= 'f':
+			t[c] = int8(c - 'a' + 10)
+		case 'A' <= c && c <= 'F':
+			t[c] = int8(c - 'A' + 10)
+		default:
+			t[c] = -1
+		}
 	}
-	return -1
-}
+	return t
+}()
+
+func hexVal(c byte) rune { return rune(hexDigits[c]) }
 
 // getu4 decodes \uXXXX at the start of s, or returns -1.
 func getu4(s []byte) rune {
@@ -180,18 +187,38 @@ func getu4(s []byte) rune {
 // Unquote appends the content s of a scanned, escaped JSON string to dst,
 // unescaped exactly as the SDK's decoder (a copy of encoding/json's Unquote)
 // does: \uXXXX surrogate pairs joined, a lone surrogate and every byte that
-// is not valid UTF-8 replaced with U+FFFD.
+// is not valid UTF-8 replaced with U+FFFD. What it appends is valid UTF-8.
 func Unquote(dst, s []byte) []byte {
 	for r := 0; r < len(s); {
-		// The run up to the next escape, in one piece when it is valid
-		// UTF-8 (which unescaping leaves as it is).
-		run := s[r:]
-		if k := bytes.IndexByte(run, '\\'); k >= 0 {
-			run = run[:k]
+		// The run of plain ASCII up to the next escape or non-ASCII byte,
+		// found eight bytes at a time and copied whole.
+		j := r
+		for j+8 <= len(s) {
+			v := load64(s, j)
+			bs := v ^ (lo8 * '\\')
+			if m := ((bs-lo8) & ^bs | v) & hi8; m != 0 {
+				j += bits.TrailingZeros64(m) / 8
+				break
+			}
+			j += 8
 		}
-		dst = appendUTF8(dst, run)
-		if r += len(run); r >= len(s) {
+		for j < len(s) && s[j] != '\\' && s[j] < utf8.RuneSelf {
+			j++
+		}
+		dst = append(dst, s[r:j]...)
+		if r = j; r >= len(s) {
 			break
+		}
+		if s[r] >= utf8.RuneSelf {
+			// The run of non-ASCII bytes: no sequence crosses its ends, so it
+			// is copied whole when it is valid UTF-8.
+			j = r + 1
+			for j < len(s) && s[j] >= utf8.RuneSelf {
+				j++
+			}
+			dst = appendUTF8(dst, s[r:j])
+			r = j
+			continue
 		}
 		switch s[r+1] {
 		case 'b':
