@@ -200,7 +200,11 @@ func (t *Transcoder) appendMap(dst, b []byte, i, level int) ([]byte, int, error)
 			}
 		}
 		m := member{key: skey, start: len(dst)}
-		dst, m.err = t.appendString(dst, key, !s.Escaped && !s.NonASCII)
+		if s.Escaped {
+			dst = appendValidString(dst, skey) // Unquote's result is valid UTF-8
+		} else {
+			dst, m.err = t.appendString(dst, key, !s.NonASCII)
+		}
 		if m.err == nil {
 			dst = append(dst, ':')
 			valStart := j
@@ -292,8 +296,9 @@ func sortMembers(ms []member) {
 	}
 }
 
-// appendString writes the unescaped string s; plain says it holds only
-// ASCII that needs no escaping, so it is copied as it is.
+// appendString writes the string s, as it is in the input (without
+// escapes, which leaves only U+2028, U+2029 and invalid UTF-8 to look for);
+// plain says it holds only ASCII, so it is copied as it is.
 func (t *Transcoder) appendString(dst, s []byte, plain bool) ([]byte, error) {
 	if plain {
 		dst = append(dst, '"')
@@ -320,9 +325,9 @@ func (t *Transcoder) appendStringAt(dst, b []byte, i int) ([]byte, int, error) {
 		dst, err = t.appendString(dst, raw, !s.NonASCII)
 		return dst, j, err
 	}
+	// Unquote's result is valid UTF-8.
 	t.str = jsonlex.Unquote(t.str[:0], raw)
-	dst, err = t.appendString(dst, t.str, false)
-	return dst, j, err
+	return appendValidString(dst, jsonlex.BytesString(t.str)), j, nil
 }
 
 // stringAt returns the unescaped content of the JSON string at b[i], which
