@@ -2,6 +2,7 @@ package lines
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"slices"
@@ -56,8 +57,31 @@ func (e *ItemError) Unwrap() error { return e.Err }
 // `"key":value` went in the output.
 type member struct {
 	key        string // aliases the input or t.keys
+	pfx        uint64 // the key's first 8 bytes, big-endian, zero-padded
 	start, end int    // output span, comma excluded
 	err        error  // a *Error in the member's key or value, else nil
+}
+
+// keyPrefix returns the first 8 bytes of k as a big-endian number, zero-
+// padded: keys whose prefixes differ compare as their prefixes do.
+func keyPrefix(k string) uint64 {
+	if len(k) >= 8 {
+		return uint64(k[0])<<56 | uint64(k[1])<<48 | uint64(k[2])<<40 | uint64(k[3])<<32 |
+			uint64(k[4])<<24 | uint64(k[5])<<16 | uint64(k[6])<<8 | uint64(k[7])
+	}
+	var p uint64
+	for i := 0; i < len(k); i++ {
+		p |= uint64(k[i]) << (56 - 8*i)
+	}
+	return p
+}
+
+// less reports whether a's key sorts before b's (Go string order).
+func (a *member) less(b *member) bool {
+	if a.pfx != b.pfx {
+		return a.pfx < b.pfx
+	}
+	return a.key < b.key
 }
 
 // Transcoder turns the Items array of a raw DynamoDB Query response into
@@ -193,13 +217,14 @@ func (t *Transcoder) appendMap(dst, b []byte, i, level int) ([]byte, int, error)
 			return dst, j, jsonlex.Unexpected(b, j, "':'")
 		}
 		j = jsonlex.SkipSpace(b, j+1)
+		m := member{key: skey, pfx: keyPrefix(skey)}
 		if len(ms) > 0 {
 			dst = append(dst, ',')
-			if sorted && ms[len(ms)-1].key >= skey {
+			if sorted && !ms[len(ms)-1].less(&m) {
 				sorted = false
 			}
 		}
-		m := member{key: skey, start: len(dst)}
+		m.start = len(dst)
 		if s.Escaped {
 			dst = appendValidString(dst, skey) // Unquote's result is valid UTF-8
 		} else {
@@ -280,16 +305,21 @@ const memberSortMax = 24
 // stably, so that of equal keys the last written stays last.
 func sortMembers(ms []member) {
 	if len(ms) > memberSortMax {
-		slices.SortStableFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
+		slices.SortStableFunc(ms, func(a, b member) int {
+			if a.pfx != b.pfx {
+				return cmp.Compare(a.pfx, b.pfx)
+			}
+			return strings.Compare(a.key, b.key)
+		})
 		return
 	}
 	for i := 1; i < len(ms); i++ {
-		if ms[i-1].key <= ms[i].key {
+		if !ms[i].less(&ms[i-1]) {
 			continue
 		}
 		m := ms[i]
 		j := i
-		for ; j > 0 && ms[j-1].key > m.key; j-- {
+		for ; j > 0 && m.less(&ms[j-1]); j-- {
 			ms[j] = ms[j-1]
 		}
 		ms[j] = m
