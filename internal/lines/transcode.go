@@ -417,21 +417,26 @@ func (t *Transcoder) appendValue(dst, b []byte, i, level int) ([]byte, int, erro
 		if i >= len(b) || b[i] != '"' {
 			return dst, i, jsonlex.Unexpected(b, i, "a type descriptor")
 		}
-		s, j, err := jsonlex.ScanString(b, i)
-		if err != nil {
-			return dst, j, err
-		}
-		desc := b[s.Start:s.End]
-		if s.Escaped {
-			t.str = jsonlex.Unquote(t.str[:0], desc)
-			desc = t.str
+		kind, n := shortDesc(b, i)
+		s, j := jsonlex.String{Start: i + 1, End: i + n - 1}, i+n
+		if kind == kindUnknown {
+			var err error
+			if s, j, err = jsonlex.ScanString(b, i); err != nil {
+				return dst, j, err
+			}
+			desc := b[s.Start:s.End]
+			if s.Escaped {
+				t.str = jsonlex.Unquote(t.str[:0], desc)
+				desc = t.str
+			}
+			kind = descKind(desc)
 		}
 		j = jsonlex.SkipSpace(b, j)
 		if j >= len(b) || b[j] != ':' {
 			return dst, j, jsonlex.Unexpected(b, j, "':'")
 		}
 		j = jsonlex.SkipSpace(b, j+1)
-		kind := descKind(desc)
+		var err error
 		switch {
 		case kind == kindUnknown || j < len(b) && b[j] == 'n':
 			// Skipped: unknown, or null.
@@ -509,6 +514,39 @@ const (
 	kindNS
 	kindBS
 )
+
+// shortDesc returns the kind of the one- or two-letter descriptor
+// ("S", "SS", ...) written without escapes at b[i], a quote, and its length
+// with the quotes; kindUnknown for any other, which ScanString reads.
+func shortDesc(b []byte, i int) (kind, int) {
+	if i+3 >= len(b) {
+		return kindUnknown, 0
+	}
+	if b[i+2] == '"' {
+		switch b[i+1] {
+		case 'S':
+			return kindS, 3
+		case 'N':
+			return kindN, 3
+		case 'B':
+			return kindB, 3
+		case 'L':
+			return kindL, 3
+		case 'M':
+			return kindM, 3
+		}
+	} else if b[i+2] == 'S' && b[i+3] == '"' {
+		switch b[i+1] {
+		case 'S':
+			return kindSS, 4
+		case 'N':
+			return kindNS, 4
+		case 'B':
+			return kindBS, 4
+		}
+	}
+	return kindUnknown, 0
+}
 
 func descKind(d []byte) kind {
 	switch len(d) {
