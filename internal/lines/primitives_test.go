@@ -15,9 +15,9 @@ import (
 
 func TestAppendString(t *testing.T) {
 	tr := NewTranscoder(config.Plain)
-	got, err := tr.appendString([]byte("x"), []byte("a\"\n\u2028é"), false)
-	if err != nil || string(got) != `x"a\"\n\u2028é"` {
-		t.Errorf(`appendString = %s, %v; want x"a\"\n\u2028é"`, got, err)
+	got, err := tr.appendString([]byte("x"), []byte("a\u2028é\u2029—"), false)
+	if err != nil || string(got) != `x"a\u2028é\u2029—"` {
+		t.Errorf(`appendString = %s, %v; want x"a\u2028é\u2029—"`, got, err)
 	}
 	got, err = tr.appendString([]byte("x"), []byte("ok\xff"), false)
 	if string(got) != "x" {
@@ -137,6 +137,14 @@ func checkAppendString(t *testing.T, s string) {
 	}
 	if string(got) != string(want) {
 		t.Fatalf("appendString(%q) = %q, want %q", s, got, want)
+	}
+	// The transcoder's, on what ScanString lets through unescaped.
+	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == '"' || r == '\\' }) {
+		return
+	}
+	tgot, terr := NewTranscoder(config.Plain).appendString([]byte("x"), []byte(s), false)
+	if terr != nil || string(tgot) != string(want) {
+		t.Fatalf("Transcoder.appendString(%q) = %q, %v; want %q", s, tgot, terr, want)
 	}
 }
 
