@@ -116,6 +116,9 @@ var stringSeeds = []string{
 	`"ends in a backslash\`,
 	"\"non-ASCII at the end é\"",
 	"\"é\"" + `,"next"`,
+	"\"a long run of plain ASCII, then é\x01 in one word\"",
+	"\"a long run of plain ASCII, then a quote \\\" and more, then \\\" more and more\"",
+	"\"a long run of plain ASCII that never ends",
 }
 
 // FuzzScanString checks ScanString against scanStringRef at every offset
