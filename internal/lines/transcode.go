@@ -757,10 +757,32 @@ func (t *Transcoder) appendBinary(dst, b []byte, i int, dyn bool, open string) (
 		dst = append(dst, open...)
 	}
 	dst = append(dst, '"')
-	dst = base64.StdEncoding.AppendEncode(dst, t.bin[:n])
+	if canonicalBase64(s, t.bin[:n]) {
+		dst = append(dst, s...)
+	} else {
+		dst = base64.StdEncoding.AppendEncode(dst, t.bin[:n])
+	}
 	dst = append(dst, '"')
 	if dyn {
 		dst = append(dst, '}')
 	}
 	return dst, j, nil
+}
+
+// canonicalBase64 reports whether s, which base64.StdEncoding decodes to
+// bin, is what it encodes bin to, so that s can be copied instead. Decoding
+// leaves two freedoms: '\r' and '\n' skipped (then s is longer than bin's
+// encoding) and non-zero unused bits in the last character before the
+// padding (then the last quantum differs from bin's).
+func canonicalBase64(s, bin []byte) bool {
+	if len(s) != base64.StdEncoding.EncodedLen(len(bin)) {
+		return false
+	}
+	tail := len(bin) % 3
+	if tail == 0 {
+		return true
+	}
+	var last [4]byte
+	base64.StdEncoding.Encode(last[:], bin[len(bin)-tail:])
+	return string(last[:]) == string(s[len(s)-4:])
 }
