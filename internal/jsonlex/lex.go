@@ -69,12 +69,13 @@ func load64(b []byte, i int) uint64 {
 		uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
 }
 
-// special reports (as a non-zero mask) whether any byte of v is '"', '\',
-// below 0x20 or at or above 0x80.
+// special returns a mask whose lowest set bit is the high bit of the first
+// byte of v (little-endian) that is '"', '\' or below 0x20, or 0 if there is
+// none. Higher bits may be set spuriously (a borrow carried past a match).
 func special(v uint64) uint64 {
 	q := v ^ (lo8 * '"')
 	s := v ^ (lo8 * '\\')
-	return ((q-lo8) & ^q | (s-lo8) & ^s | (v-lo8*0x20) & ^v | v) & hi8
+	return ((q-lo8) & ^q | (s-lo8) & ^s | (v-lo8*0x20) & ^v) & hi8
 }
 
 // String is a scanned JSON string: b[Start:End] is its content between the
@@ -93,7 +94,19 @@ func ScanString(b []byte, i int) (String, int, error) {
 	s := String{Start: i + 1}
 	i++
 	for {
-		for i+8 <= len(b) && special(load64(b, i)) == 0 {
+		// Eight bytes at a time up to the first byte that is not plain ASCII
+		// (or, once the string is known to hold some, up to the first that
+		// is not plain).
+		for i+8 <= len(b) {
+			v := load64(b, i)
+			m := special(v)
+			if !s.NonASCII {
+				m |= v & hi8
+			}
+			if m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
 			i += 8
 		}
 		if i >= len(b) {
@@ -136,17 +149,24 @@ func ScanString(b []byte, i int) (String, int, error) {
 	}
 }
 
-func hexVal(c byte) rune {
-	switch {
-	case '0' <= c && c <= '9':
-		return rune(c - '0')
-	case 'a' <= c && c <= 'f':
-		return rune(c - 'a' + 10)
-	case 'A' <= c && c <= 'F':
-		return rune(c - 'A' + 10)
+// hexDigits[c] is the value of the hex digit c, or -1.
+var hexDigits = func() (t [256]int8) {
+	for c := range t {
+		switch {
+		case '0' <= c && c <= '9':
+			t[c] = int8(c - '0')
+		case 'a' <= c && c <= 'f':
+			t[c] = int8(c - 'a' + 10)
+		case 'A' <= c && c <= 'F':
+			t[c] = int8(c - 'A' + 10)
+		default:
+			t[c] = -1
+		}
 	}
-	return -1
-}
+	return t
+}()
+
+func hexVal(c byte) rune { return rune(hexDigits[c]) }
 
 // getu4 decodes \uXXXX at the start of s, or returns -1.
 func getu4(s []byte) rune {
@@ -167,48 +187,81 @@ func getu4(s []byte) rune {
 // Unquote appends the content s of a scanned, escaped JSON string to dst,
 // unescaped exactly as the SDK's decoder (a copy of encoding/json's Unquote)
 // does: \uXXXX surrogate pairs joined, a lone surrogate and every byte that
-// is not valid UTF-8 replaced with U+FFFD.
+// is not valid UTF-8 replaced with U+FFFD. What it appends is valid UTF-8.
 func Unquote(dst, s []byte) []byte {
 	for r := 0; r < len(s); {
-		c := s[r]
-		switch {
-		case c == '\\':
-			switch s[r+1] {
-			case 'b':
-				dst = append(dst, '\b')
-			case 'f':
-				dst = append(dst, '\f')
-			case 'n':
-				dst = append(dst, '\n')
-			case 'r':
-				dst = append(dst, '\r')
-			case 't':
-				dst = append(dst, '\t')
-			case 'u':
-				rr := getu4(s[r:])
-				r += 6
-				if utf16.IsSurrogate(rr) {
-					if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != utf8.RuneError {
-						r += 6
-						dst = utf8.AppendRune(dst, dec)
-						continue
-					}
-					rr = utf8.RuneError
-				}
-				dst = utf8.AppendRune(dst, rr)
-				continue
-			default: // '"', '\\', '/'
-				dst = append(dst, s[r+1])
+		// The run of plain ASCII up to the next escape or non-ASCII byte,
+		// found eight bytes at a time and copied whole.
+		j := r
+		for j+8 <= len(s) {
+			v := load64(s, j)
+			bs := v ^ (lo8 * '\\')
+			if m := ((bs-lo8) & ^bs | v) & hi8; m != 0 {
+				j += bits.TrailingZeros64(m) / 8
+				break
 			}
-			r += 2
-		case c < utf8.RuneSelf:
-			dst = append(dst, c)
-			r++
-		default:
-			rr, size := utf8.DecodeRune(s[r:])
-			r += size
-			dst = utf8.AppendRune(dst, rr)
+			j += 8
 		}
+		for j < len(s) && s[j] != '\\' && s[j] < utf8.RuneSelf {
+			j++
+		}
+		dst = append(dst, s[r:j]...)
+		if r = j; r >= len(s) {
+			break
+		}
+		if s[r] >= utf8.RuneSelf {
+			// The run of non-ASCII bytes: no sequence crosses its ends, so it
+			// is copied whole when it is valid UTF-8.
+			j = r + 1
+			for j < len(s) && s[j] >= utf8.RuneSelf {
+				j++
+			}
+			dst = appendUTF8(dst, s[r:j])
+			r = j
+			continue
+		}
+		switch s[r+1] {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			rr := getu4(s[r:])
+			r += 6
+			if utf16.IsSurrogate(rr) {
+				if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != utf8.RuneError {
+					r += 6
+					dst = utf8.AppendRune(dst, dec)
+					continue
+				}
+				rr = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, rr)
+			continue
+		default: // '"', '\\', '/'
+			dst = append(dst, s[r+1])
+		}
+		r += 2
+	}
+	return dst
+}
+
+// appendUTF8 appends s with every byte that is not part of valid UTF-8
+// replaced with U+FFFD.
+func appendUTF8(dst, s []byte) []byte {
+	if utf8.Valid(s) {
+		return append(dst, s...)
+	}
+	for r := 0; r < len(s); {
+		rr, size := utf8.DecodeRune(s[r:])
+		r += size
+		dst = utf8.AppendRune(dst, rr)
 	}
 	return dst
 }

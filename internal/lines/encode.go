@@ -3,6 +3,7 @@ package lines
 import (
 	"encoding/base64"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -328,14 +329,32 @@ func appendBase64(dst []byte, b []byte) []byte {
 // hex is the alphabet of \u escapes.
 const hex = "0123456789abcdef"
 
-// safeASCII[c] is true for the ASCII bytes that a JSON string holds as they
-// are: everything from space up, except '"' and '\'.
-var safeASCII = func() (t [utf8.RuneSelf]bool) {
-	for c := ' '; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
+// Masks of the word-at-a-time scan in appendString.
+const (
+	lo8 = uint64(0x0101010101010101)
+	hi8 = uint64(0x8080808080808080)
+)
+
+// load64 reads 8 bytes little-endian from s[i:]; the caller checks the bounds.
+func load64(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// toEscape returns a mask whose lowest set bit is the high bit of the first
+// byte of v (little-endian) that appendString may have to escape: '"', '\',
+// a control character, or 0xE2 (which starts U+2028 and U+2029); 0 if there
+// is none. Higher bits may be set spuriously (a borrow carried past a match).
+func toEscape(v uint64) uint64 {
+	q := v ^ (lo8 * '"')
+	s := v ^ (lo8 * '\\')
+	e := v ^ (lo8 * 0xE2)
+	return ((q-lo8) & ^q | (s-lo8) & ^s | (e-lo8) & ^e | (v-lo8*0x20) & ^v) & hi8
+}
+
+// mayEscape reports whether appendString looks at c: see toEscape.
+func mayEscape(c byte) bool { return c < 0x20 || c == '"' || c == '\\' || c == 0xE2 }
 
 // appendString appends s as a JSON string, escaped exactly as encoding/json
 // escapes with SetEscapeHTML(false): '"' and '\' escaped, control characters as
@@ -343,50 +362,80 @@ var safeASCII = func() (t [utf8.RuneSelf]bool) {
 // JavaScript), everything else as it is. A string
 // that is not valid UTF-8 is an error: DynamoDB strings are UTF-8, and
 // replacing bytes would silently change the data.
+//
+// The UTF-8 is checked in one pass (utf8.ValidString), then the bytes to
+// escape are found eight at a time; runs between them are copied whole.
 func appendString(dst []byte, s string) ([]byte, *Error) {
+	if !utf8.ValidString(s) {
+		return dst, invalidUTF8(s)
+	}
+	return appendValidString(dst, s), nil
+}
+
+// appendValidString is appendString for s known to be valid UTF-8.
+func appendValidString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
+	start, i := 0, 0
+	for {
+		for i+8 <= len(s) {
+			if m := toEscape(load64(s, i)); m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
+			i += 8
+		}
+		for i < len(s) && !mayEscape(s[i]) {
+			i++
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
-		if c < utf8.RuneSelf {
-			if safeASCII[c] {
+		if c == 0xE2 {
+			// U+2028 and U+2029 are E2 80 A8 and E2 80 A9.
+			if i+2 >= len(s) || s[i+1] != 0x80 || s[i+2]&^1 != 0xA8 {
 				i++
 				continue
 			}
 			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[s[i+2]&^0xA0])
+			i += 3
 			start = i
 			continue
 		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		case '\f':
+			dst = append(dst, '\\', 'f')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+		}
+		i++
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// invalidUTF8 returns the error for s, which is not valid UTF-8: where its
+// first invalid byte is.
+func invalidUTF8(s string) *Error {
+	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
-			return dst, errorf("expected valid UTF-8, got byte %#02x at offset %d of the string", c, i)
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xF])
-			i += size
-			start = i
-			continue
+			return errorf("expected valid UTF-8, got byte %#02x at offset %d of the string", s[i], i)
 		}
 		i += size
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"'), nil
+	return errorf("expected valid UTF-8")
 }

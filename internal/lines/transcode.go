@@ -2,6 +2,7 @@ package lines
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"slices"
@@ -56,8 +57,31 @@ func (e *ItemError) Unwrap() error { return e.Err }
 // `"key":value` went in the output.
 type member struct {
 	key        string // aliases the input or t.keys
+	pfx        uint64 // the key's first 8 bytes, big-endian, zero-padded
 	start, end int    // output span, comma excluded
 	err        error  // a *Error in the member's key or value, else nil
+}
+
+// keyPrefix returns the first 8 bytes of k as a big-endian number, zero-
+// padded: keys whose prefixes differ compare as their prefixes do.
+func keyPrefix(k string) uint64 {
+	if len(k) >= 8 {
+		return uint64(k[0])<<56 | uint64(k[1])<<48 | uint64(k[2])<<40 | uint64(k[3])<<32 |
+			uint64(k[4])<<24 | uint64(k[5])<<16 | uint64(k[6])<<8 | uint64(k[7])
+	}
+	var p uint64
+	for i := 0; i < len(k); i++ {
+		p |= uint64(k[i]) << (56 - 8*i)
+	}
+	return p
+}
+
+// less reports whether a's key sorts before b's (Go string order).
+func (a *member) less(b *member) bool {
+	if a.pfx != b.pfx {
+		return a.pfx < b.pfx
+	}
+	return a.key < b.key
 }
 
 // Transcoder turns the Items array of a raw DynamoDB Query response into
@@ -193,14 +217,19 @@ func (t *Transcoder) appendMap(dst, b []byte, i, level int) ([]byte, int, error)
 			return dst, j, jsonlex.Unexpected(b, j, "':'")
 		}
 		j = jsonlex.SkipSpace(b, j+1)
+		m := member{key: skey, pfx: keyPrefix(skey)}
 		if len(ms) > 0 {
 			dst = append(dst, ',')
-			if sorted && ms[len(ms)-1].key >= skey {
+			if sorted && !ms[len(ms)-1].less(&m) {
 				sorted = false
 			}
 		}
-		m := member{key: skey, start: len(dst)}
-		dst, m.err = t.appendString(dst, key, !s.Escaped && !s.NonASCII)
+		m.start = len(dst)
+		if s.Escaped {
+			dst = appendValidString(dst, skey) // Unquote's result is valid UTF-8
+		} else {
+			dst, m.err = t.appendString(dst, key, !s.NonASCII)
+		}
 		if m.err == nil {
 			dst = append(dst, ':')
 			valStart := j
@@ -276,24 +305,30 @@ const memberSortMax = 24
 // stably, so that of equal keys the last written stays last.
 func sortMembers(ms []member) {
 	if len(ms) > memberSortMax {
-		slices.SortStableFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
+		slices.SortStableFunc(ms, func(a, b member) int {
+			if a.pfx != b.pfx {
+				return cmp.Compare(a.pfx, b.pfx)
+			}
+			return strings.Compare(a.key, b.key)
+		})
 		return
 	}
 	for i := 1; i < len(ms); i++ {
-		if ms[i-1].key <= ms[i].key {
+		if !ms[i].less(&ms[i-1]) {
 			continue
 		}
 		m := ms[i]
 		j := i
-		for ; j > 0 && ms[j-1].key > m.key; j-- {
+		for ; j > 0 && m.less(&ms[j-1]); j-- {
 			ms[j] = ms[j-1]
 		}
 		ms[j] = m
 	}
 }
 
-// appendString writes the unescaped string s; plain says it holds only
-// ASCII that needs no escaping, so it is copied as it is.
+// appendString writes the string s, as it is in the input (without
+// escapes, which leaves only U+2028, U+2029 and invalid UTF-8 to look for);
+// plain says it holds only ASCII, so it is copied as it is.
 func (t *Transcoder) appendString(dst, s []byte, plain bool) ([]byte, error) {
 	if plain {
 		dst = append(dst, '"')
@@ -320,9 +355,9 @@ func (t *Transcoder) appendStringAt(dst, b []byte, i int) ([]byte, int, error) {
 		dst, err = t.appendString(dst, raw, !s.NonASCII)
 		return dst, j, err
 	}
+	// Unquote's result is valid UTF-8.
 	t.str = jsonlex.Unquote(t.str[:0], raw)
-	dst, err = t.appendString(dst, t.str, false)
-	return dst, j, err
+	return appendValidString(dst, jsonlex.BytesString(t.str)), j, nil
 }
 
 // stringAt returns the unescaped content of the JSON string at b[i], which
@@ -382,21 +417,26 @@ func (t *Transcoder) appendValue(dst, b []byte, i, level int) ([]byte, int, erro
 		if i >= len(b) || b[i] != '"' {
 			return dst, i, jsonlex.Unexpected(b, i, "a type descriptor")
 		}
-		s, j, err := jsonlex.ScanString(b, i)
-		if err != nil {
-			return dst, j, err
-		}
-		desc := b[s.Start:s.End]
-		if s.Escaped {
-			t.str = jsonlex.Unquote(t.str[:0], desc)
-			desc = t.str
+		kind, n := shortDesc(b, i)
+		s, j := jsonlex.String{Start: i + 1, End: i + n - 1}, i+n
+		if kind == kindUnknown {
+			var err error
+			if s, j, err = jsonlex.ScanString(b, i); err != nil {
+				return dst, j, err
+			}
+			desc := b[s.Start:s.End]
+			if s.Escaped {
+				t.str = jsonlex.Unquote(t.str[:0], desc)
+				desc = t.str
+			}
+			kind = descKind(desc)
 		}
 		j = jsonlex.SkipSpace(b, j)
 		if j >= len(b) || b[j] != ':' {
 			return dst, j, jsonlex.Unexpected(b, j, "':'")
 		}
 		j = jsonlex.SkipSpace(b, j+1)
-		kind := descKind(desc)
+		var err error
 		switch {
 		case kind == kindUnknown || j < len(b) && b[j] == 'n':
 			// Skipped: unknown, or null.
@@ -474,6 +514,39 @@ const (
 	kindNS
 	kindBS
 )
+
+// shortDesc returns the kind of the one- or two-letter descriptor
+// ("S", "SS", ...) written without escapes at b[i], a quote, and its length
+// with the quotes; kindUnknown for any other, which ScanString reads.
+func shortDesc(b []byte, i int) (kind, int) {
+	if i+3 >= len(b) {
+		return kindUnknown, 0
+	}
+	if b[i+2] == '"' {
+		switch b[i+1] {
+		case 'S':
+			return kindS, 3
+		case 'N':
+			return kindN, 3
+		case 'B':
+			return kindB, 3
+		case 'L':
+			return kindL, 3
+		case 'M':
+			return kindM, 3
+		}
+	} else if b[i+2] == 'S' && b[i+3] == '"' {
+		switch b[i+1] {
+		case 'S':
+			return kindSS, 4
+		case 'N':
+			return kindNS, 4
+		case 'B':
+			return kindBS, 4
+		}
+	}
+	return kindUnknown, 0
+}
 
 func descKind(d []byte) kind {
 	switch len(d) {
@@ -684,10 +757,32 @@ func (t *Transcoder) appendBinary(dst, b []byte, i int, dyn bool, open string) (
 		dst = append(dst, open...)
 	}
 	dst = append(dst, '"')
-	dst = base64.StdEncoding.AppendEncode(dst, t.bin[:n])
+	if canonicalBase64(s, t.bin[:n]) {
+		dst = append(dst, s...)
+	} else {
+		dst = base64.StdEncoding.AppendEncode(dst, t.bin[:n])
+	}
 	dst = append(dst, '"')
 	if dyn {
 		dst = append(dst, '}')
 	}
 	return dst, j, nil
+}
+
+// canonicalBase64 reports whether s, which base64.StdEncoding decodes to
+// bin, is what it encodes bin to, so that s can be copied instead. Decoding
+// leaves two freedoms: '\r' and '\n' skipped (then s is longer than bin's
+// encoding) and non-zero unused bits in the last character before the
+// padding (then the last quantum differs from bin's).
+func canonicalBase64(s, bin []byte) bool {
+	if len(s) != base64.StdEncoding.EncodedLen(len(bin)) {
+		return false
+	}
+	tail := len(bin) % 3
+	if tail == 0 {
+		return true
+	}
+	var last [4]byte
+	base64.StdEncoding.Encode(last[:], bin[len(bin)-tail:])
+	return string(last[:]) == string(s[len(s)-4:])
 }

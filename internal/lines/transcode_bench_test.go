@@ -2,6 +2,7 @@ package lines_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"testing"
 
@@ -14,8 +15,8 @@ import (
 )
 
 func forPages(b *testing.B, fn func(b *testing.B, body []byte, resp query.Response)) {
-	pages := ddbwire.BenchPages()
-	for _, name := range []string{"bench", "random"} {
+	pages := benchPages()
+	for _, name := range []string{"bench", "random", "rich"} {
 		body := pages[name]
 		resp, err := query.Scan(body)
 		if err != nil {
@@ -24,7 +25,9 @@ func forPages(b *testing.B, fn func(b *testing.B, body []byte, resp query.Respon
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
+			cpu := processCPU()
 			fn(b, body, resp)
+			reportCPU(b, cpu)
 			b.ReportMetric(float64(resp.Count), "items/op")
 		})
 	}
@@ -46,6 +49,19 @@ func BenchmarkItems(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkValid is the floor a page's transcoding is measured against:
+// encoding/json's Valid over the whole body, the least a reader that checks
+// the JSON does (SetBytes: the whole body, as in BenchmarkItems).
+func BenchmarkValid(b *testing.B) {
+	forPages(b, func(b *testing.B, body []byte, _ query.Response) {
+		for b.Loop() {
+			if !json.Valid(body) {
+				b.Fatal("invalid JSON")
+			}
+		}
+	})
 }
 
 // BenchmarkScanItems is what a page costs with the package: Scan, then

@@ -192,6 +192,8 @@ func TestItemsErrors(t *testing.T) {
 		{name: "escaped descriptor", items: `[{"s":{"\u0053":"x"}}]`},
 		{name: "base64 with newline escape", items: `[{"b":{"B":"aGVs\nbG8="}}]`},
 		{name: "base64 non-canonical", items: `[{"b":{"B":"aGVsbG9="}}]`},
+		{name: "base64 non-canonical, two pads", items: `[{"b":{"BS":["aGVsbB==","aGVsbA=="]}}]`},
+		{name: "base64 with CR LF", items: `[{"b":{"B":"aGVs\r\nbG8="}}]`},
 		{name: "escaped slash in base64", items: `[{"b":{"BS":["a\/8=","AA=="]}}]`},
 		{name: "empty sets", items: `[{"ss":{"SS":[]},"ns":{"NS":[]},"bs":{"BS":[]},"l":{"L":[]},"m":{"M":{}}}]`},
 		{name: "empty item", items: `[{}]`},
