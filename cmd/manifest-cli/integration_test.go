@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/allma/ddb-query-to-s3-manifest/internal/crc64nvme"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/step"
 	"github.com/allma/ddb-query-to-s3-manifest/internal/testkit/testenv"
 )
@@ -147,7 +148,7 @@ func TestCLI(t *testing.T) {
 		if err != nil {
 			t.Fatalf("read manifest: %v", err)
 		}
-		want := step.Output{ItemCount: 100, SizeBytes: int64(len(body))}
+		want := step.Output{ItemCount: 100, SizeBytes: int64(len(body)), ChecksumCRC64NVME: crc64nvme.Encode(crc64nvme.Checksum(body))}
 		want.Manifest.Pointer = step.Pointer{Bucket: bucket, Key: "manifests/123/cli-run.jsonl"}
 		if diff := cmp.Diff(want, out); diff != "" {
 			t.Errorf("output (-want +got):\n%s", diff)
@@ -293,7 +294,9 @@ func TestCLIContinue(t *testing.T) {
 	}
 
 	// Started, then given up.
-	ev2 := strings.Replace(ev, "resumed.jsonl", "cancelled.jsonl", 1)
+	// One item a page: 3,000 requests, which no machine ends within the
+	// timeout, so that the run hands back a continuation.
+	ev2 := strings.Replace(strings.Replace(ev, "resumed.jsonl", "cancelled.jsonl", 1), `"pageSize": 5`, `"pageSize": 1`, 1)
 	cmd, stdout, stderr := command(t, ev2, "--timeout", "1500ms", "--progress", "none")
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%v\n%s", err, stderr)

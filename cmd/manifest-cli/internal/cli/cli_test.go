@@ -351,10 +351,10 @@ func TestRun(t *testing.T) {
 		wantStderr []string
 	}{
 		{"direct", directEvent, &fakeDynamoDB{pages: [][]map[string]types.AttributeValue{{item("a"), item("b")}, {}, {item("c")}}}, false, nil, ExitOK,
-			`{"manifest":{"_s3_output_pointer":{"bucket":"bkt","key":"run1.jsonl"}},"itemCount":3,"sizeBytes":63}`,
+			`{"manifest":{"_s3_output_pointer":{"bucket":"bkt","key":"run1.jsonl"}},"itemCount":3,"sizeBytes":63,"checksumCRC64NVME":"JUcgyBU3qno="}`,
 			[]string{"manifest-cli: query tbl -> s3://bkt/run1.jsonl", "done: 3 items, 0.0 MB, "}},
 		{"envelope reply is wrapped", envelopeEvent, &fakeDynamoDB{pages: [][]map[string]types.AttributeValue{{item("a")}}}, false, []string{"--progress", "none"}, ExitOK,
-			`{"outputData":{"manifest":{"_s3_output_pointer":{"bucket":"bkt","key":"run1.jsonl"}},"itemCount":1,"sizeBytes":21}}`, nil},
+			`{"outputData":{"manifest":{"_s3_output_pointer":{"bucket":"bkt","key":"run1.jsonl"}},"itemCount":1,"sizeBytes":21,"checksumCRC64NVME":"4fp5T34cN5A="}}`, nil},
 		{"permanent", directEvent, &fakeDynamoDB{err: apiErr}, false, nil, ExitPermanent, "",
 			[]string{"PermanentStepError: query table tbl (page 1): ", "ResourceNotFoundException"}},
 		{"transient", directEvent, &fakeDynamoDB{err: throttled}, false, nil, ExitTransient, "",
