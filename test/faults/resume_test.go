@@ -79,6 +79,12 @@ func TestFaultInALaterInvocation(t *testing.T) {
 					t.Fatal("not complete after 30 more invocations")
 				}
 				out, msg = invokeOnce(c)
+				if strings.Contains(msg, "stopped before the invocation's deadline") && strings.Contains(msg, "the upload is kept") {
+					// Out of time on a loaded machine where no continuation
+					// could be handed on: Retry sends the same one again.
+					t.Logf("retry %d: %s; sending the same continuation again", i+1, msg)
+					continue
+				}
 				if msg != "" {
 					t.Fatalf("retry %d: %s", i+1, msg)
 				}
