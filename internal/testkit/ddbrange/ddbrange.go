@@ -920,7 +920,7 @@ func (t *Table) ServeQuery(w http.ResponseWriter, reqBody []byte, readAt time.Ti
 	}
 	var q rangeQuery
 	if err := json.Unmarshal(reqBody, &q); err != nil {
-		writeError(w, http.StatusBadRequest, "SerializationException", err.Error())
+		WriteError(w, http.StatusBadRequest, "SerializationException", err.Error())
 		return
 	}
 	pg, err := t.query(&q)
@@ -929,15 +929,15 @@ func (t *Table) ServeQuery(w http.ResponseWriter, reqBody []byte, readAt time.Ti
 			t.mu.Lock()
 			t.stats.Invalid++
 			t.mu.Unlock()
-			writeError(w, http.StatusBadRequest, "ValidationException", ve.msg)
+			WriteError(w, http.StatusBadRequest, "ValidationException", ve.msg)
 			return
 		}
-		writeError(w, http.StatusInternalServerError, "InternalServerError", err.Error())
+		WriteError(w, http.StatusInternalServerError, "InternalServerError", err.Error())
 		return
 	}
 	if !t.charge(pg.read) {
 		time.Sleep(time.Until(readAt.Add(delay)))
-		writeError(w, http.StatusBadRequest, "ProvisionedThroughputExceededException",
+		WriteError(w, http.StatusBadRequest, "ProvisionedThroughputExceededException",
 			"The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.")
 		return
 	}
@@ -958,8 +958,9 @@ func (t *Table) ServeQuery(w http.ResponseWriter, reqBody []byte, readAt time.Ti
 	WriteBody(w, pg.body)
 }
 
-// writeError answers status with a DynamoDB error of type code.
-func writeError(w http.ResponseWriter, status int, code, msg string) {
+// WriteError answers status with a DynamoDB error of type code, with its
+// CRC32, as DynamoDB sends one.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
 	body, _ := json.Marshal(map[string]string{"__type": "com.amazonaws.dynamodb.v20120810#" + code, "message": msg})
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 	w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))

@@ -49,14 +49,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	readAt := time.Now()
 	var req struct{ TableName string }
 	if err := json.Unmarshal(body, &req); err != nil {
-		writeError(w, http.StatusBadRequest, "SerializationException", err.Error())
+		WriteError(w, http.StatusBadRequest, "SerializationException", err.Error())
 		return
 	}
 	s.mu.Lock()
 	t := s.tables[req.TableName]
 	s.mu.Unlock()
 	if t == nil {
-		writeError(w, http.StatusBadRequest, "ResourceNotFoundException", "Requested resource not found: Table: "+req.TableName+" not found")
+		WriteError(w, http.StatusBadRequest, "ResourceNotFoundException", "Requested resource not found: Table: "+req.TableName+" not found")
 		return
 	}
 	switch target := r.Header.Get("X-Amz-Target"); target {
@@ -66,6 +66,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(time.Until(readAt.Add(s.delay)))
 		WriteBody(w, Describe(req.TableName, t))
 	default:
-		writeError(w, http.StatusBadRequest, "UnknownOperationException", "the fake serves Query and DescribeTable only, got "+target)
+		WriteError(w, http.StatusBadRequest, "UnknownOperationException", "the fake serves Query and DescribeTable only, got "+target)
 	}
 }

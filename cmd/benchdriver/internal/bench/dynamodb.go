@@ -238,12 +238,12 @@ func (d *DynamoDB) serve(w http.ResponseWriter, r *http.Request) {
 	readAt := time.Now()
 	target := r.Header.Get("X-Amz-Target")
 	if target != "DynamoDB_20120810.Query" && target != "DynamoDB_20120810.DescribeTable" {
-		ddbError(w, http.StatusBadRequest, "UnknownOperationException", "the fake serves Query and DescribeTable only, got "+target)
+		ddbrange.WriteError(w, http.StatusBadRequest, "UnknownOperationException", "the fake serves Query and DescribeTable only, got "+target)
 		return
 	}
 	var req queryRequest
 	if err := json.Unmarshal(reqBody, &req); err != nil {
-		ddbError(w, http.StatusBadRequest, "SerializationException", err.Error())
+		ddbrange.WriteError(w, http.StatusBadRequest, "SerializationException", err.Error())
 		return
 	}
 	d.mu.Lock()
@@ -259,14 +259,14 @@ func (d *DynamoDB) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if t == nil {
-		ddbError(w, http.StatusBadRequest, "ResourceNotFoundException", "Requested resource not found: Table: "+req.TableName+" not found")
+		ddbrange.WriteError(w, http.StatusBadRequest, "ResourceNotFoundException", "Requested resource not found: Table: "+req.TableName+" not found")
 		return
 	}
 	p := 0
 	if sk := req.ExclusiveStartKey.SK.S; sk != "" {
 		n, err := strconv.Atoi(strings.TrimPrefix(sk, "PAGE#"))
 		if err != nil || n < 1 || n >= t.pages {
-			ddbError(w, http.StatusBadRequest, "ValidationException", "The provided starting key is invalid: "+sk)
+			ddbrange.WriteError(w, http.StatusBadRequest, "ValidationException", "The provided starting key is invalid: "+sk)
 			return
 		}
 		p = n
@@ -319,14 +319,6 @@ func (d *DynamoDB) serve(w http.ResponseWriter, r *http.Request) {
 
 // paceChunk is how much of a paced page is written at a time.
 const paceChunk = 64 << 10
-
-func ddbError(w http.ResponseWriter, status int, code, msg string) {
-	body, _ := json.Marshal(map[string]string{"__type": "com.amazonaws.dynamodb.v20120810#" + code, "message": msg})
-	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-	w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
 
 // start starts handler on a free port of 127.0.0.1, over TLS when useTLS.
 // httptest's TLS servers all use one certificate, so one CA bundle trusts
