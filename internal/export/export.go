@@ -398,11 +398,7 @@ func (p *pipeline) fetch() {
 		head := rs.order[0] // before the readers start splitting
 		rs.resumeReaders()
 		if !head.done {
-			p.qerr = rs.head(head, next, func(pg *query.Page) error {
-				pending.open()
-				pending = nil
-				return p.send(fetchedPage{Page: pg})
-			})
+			p.qerr = rs.head(head, next, p.sendHead(&pending))
 		}
 		return
 	}
@@ -461,15 +457,21 @@ func (p *pipeline) fetchSplit(in *dynamodb.QueryInput, next func() (*query.Captu
 	p.par.Store(rs)
 	head := rs.start(first)
 	p.log.Info("reading in key ranges", "readers", rs.peakReaders(), "parallelism", p.cfg.Query.Parallelism.String())
-	deliver := func(pg *query.Page) error {
+	if err := rs.head(head, next, p.sendHead(pending)); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// sendHead sends the head range's pages to the encoder. They need no gate
+// (the range readers' requests do not open one): the pending gate is
+// opened and none is kept.
+func (p *pipeline) sendHead(pending **gate) func(*query.Page) error {
+	return func(pg *query.Page) error {
 		(*pending).open()
 		*pending = nil
 		return p.send(fetchedPage{Page: pg})
 	}
-	if err := rs.head(head, next, deliver); err != nil {
-		return res, err
-	}
-	return res, nil
 }
 
 func (p *pipeline) send(fp fetchedPage) error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -183,13 +183,8 @@ func (p *pipeline) lastKey(ctx context.Context, cond keyrange.Condition, rng str
 	in.ScanIndexForward = aws.Bool(forward)
 	in.Limit = aws.Int32(1)
 	in.ProjectionExpression = aws.String(ref)
-	all := map[string]string{}
-	for k, v := range q.ExpressionAttributeNames {
-		all[k] = v
-	}
-	for k, v := range names {
-		all[k] = v
-	}
+	all := maps.Clone(names)
+	maps.Copy(all, q.ExpressionAttributeNames)
 	in.ExpressionAttributeNames, in.ExpressionAttributeValues = keyrange.Prune(all, q.ExpressionAttributeValues, q.KeyConditionExpression, ref)
 	out, err := p.db.Query(ctx, in)
 	if err != nil {
@@ -708,11 +703,12 @@ func (r throttleless) IsErrorRetryable(err error) bool {
 	return !isThrottle(err) && r.Retryer.IsErrorRetryable(err)
 }
 
-var throttles = retry.IsErrorThrottles(retry.DefaultThrottles)
-
+// isThrottle: DynamoDB throttled the request (query.IsThrottle, the same
+// test the metrics count with), or the SDK's retry quota, which throttles
+// drain, ran out.
 func isThrottle(err error) bool {
 	var quota ratelimit.QuotaExceededError
-	return throttles.IsErrorThrottle(err) == aws.TrueTernary || errors.As(err, &quota)
+	return query.IsThrottle(err) || errors.As(err, &quota)
 }
 
 func backoff(attempt int) time.Duration {

@@ -116,10 +116,8 @@ func (c Condition) Between(names map[string]string, values map[string]types.Attr
 	expr := fmt.Sprintf("%s AND %s BETWEEN %s AND %s", c.Partition, ref, loValue, hiValue)
 	values = maps.Clone(values)
 	values[loValue], values[hiValue] = lo, hi
-	used := placeholders(expr, filter, projection)
-	maps.DeleteFunc(values, func(k string, _ types.AttributeValue) bool { return !used[k] })
-	maps.DeleteFunc(names, func(k string, _ string) bool { return !used[k] })
-	return Request{KeyConditionExpression: expr, ExpressionAttributeNames: nilIfEmpty(names), ExpressionAttributeValues: values}
+	names, values = prune(names, values, expr, filter, projection)
+	return Request{KeyConditionExpression: expr, ExpressionAttributeNames: names, ExpressionAttributeValues: values}
 }
 
 // SortName returns the placeholder and names a request needs to name the
@@ -133,8 +131,12 @@ func (c Condition) SortName(names map[string]string) (string, map[string]string)
 
 // Prune returns names and values without the entries exprs do not use.
 func Prune(names map[string]string, values map[string]types.AttributeValue, exprs ...string) (map[string]string, map[string]types.AttributeValue) {
+	return prune(maps.Clone(names), maps.Clone(values), exprs...)
+}
+
+// prune is Prune on maps of the caller's own, which it changes.
+func prune(names map[string]string, values map[string]types.AttributeValue, exprs ...string) (map[string]string, map[string]types.AttributeValue) {
 	used := placeholders(exprs...)
-	names, values = maps.Clone(names), maps.Clone(values)
 	maps.DeleteFunc(values, func(k string, _ types.AttributeValue) bool { return !used[k] })
 	maps.DeleteFunc(names, func(k string, _ string) bool { return !used[k] })
 	return nilIfEmpty(names), values
